@@ -1,0 +1,100 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Actions, named as ECR's IAM actions. The registry authorizes every Go API
+// call and HTTP operation with one of these.
+const (
+	ActionGetAuthorizationToken         = "ecr:GetAuthorizationToken"
+	ActionBatchCheckLayerAvailability   = "ecr:BatchCheckLayerAvailability"
+	ActionGetDownloadURLForLayer        = "ecr:GetDownloadUrlForLayer"
+	ActionBatchGetImage                 = "ecr:BatchGetImage"
+	ActionInitiateLayerUpload           = "ecr:InitiateLayerUpload"
+	ActionUploadLayerPart               = "ecr:UploadLayerPart"
+	ActionCompleteLayerUpload           = "ecr:CompleteLayerUpload"
+	ActionPutImage                      = "ecr:PutImage"
+	ActionBatchDeleteImage              = "ecr:BatchDeleteImage"
+	ActionListImages                    = "ecr:ListImages"
+	ActionDescribeImages                = "ecr:DescribeImages"
+	ActionCreateRepository              = "ecr:CreateRepository"
+	ActionDescribeRepositories          = "ecr:DescribeRepositories"
+	ActionDeleteRepository              = "ecr:DeleteRepository"
+	ActionPutImageTagMutability         = "ecr:PutImageTagMutability"
+	ActionPutImageScanningConfiguration = "ecr:PutImageScanningConfiguration"
+	ActionTagResource                   = "ecr:TagResource"
+	ActionUntagResource                 = "ecr:UntagResource"
+	ActionListTagsForResource           = "ecr:ListTagsForResource"
+	ActionListImageReferrers            = "ecr:ListImageReferrers"
+)
+
+// ErrDenied is returned, wrapped, when an Authorizer denies a request.
+var ErrDenied = errors.New("denied")
+
+// Principal is an authenticated identity.
+type Principal struct {
+	ID         string            `json:"id"`
+	Name       string            `json:"name,omitempty"`
+	Groups     []string          `json:"groups,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal carried by ctx, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// Input is one authorization request. Version lets policies written against
+// this shape detect a future change.
+type Input struct {
+	Version    int        `json:"version"`
+	Principal  *Principal `json:"principal,omitempty"`
+	Action     string     `json:"action"`
+	Repository string     `json:"repository,omitempty"`
+	// Reference is the tag or digest the request names, if any.
+	Reference string    `json:"reference,omitempty"`
+	SourceIP  string    `json:"sourceIp,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+// InputVersion is the current Input.Version.
+const InputVersion = 1
+
+// Decision is an Authorizer's answer.
+type Decision struct {
+	Allow   bool     `json:"allow"`
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// Authorizer decides whether a request may proceed.
+type Authorizer interface {
+	Authorize(ctx context.Context, in Input) (Decision, error)
+}
+
+// AuthorizerFunc adapts a function to Authorizer.
+type AuthorizerFunc func(ctx context.Context, in Input) (Decision, error)
+
+// Authorize calls f.
+func (f AuthorizerFunc) Authorize(ctx context.Context, in Input) (Decision, error) { return f(ctx, in) }
+
+// AllowAll allows every request. It is the registry's default, for a
+// registry without authentication.
+var AllowAll Authorizer = AuthorizerFunc(func(context.Context, Input) (Decision, error) {
+	return Decision{Allow: true}, nil
+})
+
+// DenyAll denies every request.
+var DenyAll Authorizer = AuthorizerFunc(func(context.Context, Input) (Decision, error) {
+	return Decision{Allow: false, Reasons: []string{"deny all"}}, nil
+})

@@ -1,0 +1,187 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/berth-dev/berth/policy"
+	"github.com/berth-dev/berth/replication"
+	"github.com/berth-dev/berth/storage"
+)
+
+// Registry is an OCI registry over a Storage. It is safe for concurrent use.
+// Create one with New and release it with Close.
+type Registry struct {
+	store storage.Storage
+	opts  options
+	log   *slog.Logger
+
+	closed atomic.Bool
+
+	// uploadLocks serialises operations on one upload session on this node.
+	uploadLocks sync.Map // id -> *sync.Mutex
+	// pulls remembers when each image's pull time was last written.
+	pulls sync.Map // repo + "@" + digest -> time.Time
+}
+
+// New returns a Registry that stores everything in store. It validates the
+// options and starts no goroutines.
+func New(store storage.Storage, opts ...Option) (*Registry, error) {
+	if store == nil {
+		return nil, errors.New("registry: nil Storage")
+	}
+	o := options{
+		authorizer:         policy.AllowAll,
+		now:                time.Now,
+		createOnPush:       true,
+		maxManifestSize:    DefaultMaxManifestSize,
+		maxBlobSize:        DefaultMaxBlobSize,
+		pullRecordInterval: DefaultPullRecordInterval,
+		maxPageSize:        DefaultMaxPageSize,
+	}
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	log := o.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Registry{store: store, opts: o, log: log}, nil
+}
+
+// Storage returns the registry's storage.
+func (r *Registry) Storage() storage.Storage { return r.store }
+
+// Logger returns the registry's logger (discarding by default).
+func (r *Registry) Logger() *slog.Logger { return r.log }
+
+// Close marks the registry closed. It does not close the Storage, which the
+// caller owns. Close is idempotent and safe on a nil Registry.
+func (r *Registry) Close() error {
+	if r == nil {
+		return nil
+	}
+	r.closed.Store(true)
+	return nil
+}
+
+func (r *Registry) now() time.Time { return r.opts.now().UTC() }
+
+// begin checks the registry is open, validates the repository name if
+// given, and authorizes the action.
+func (r *Registry) begin(ctx context.Context, action, repo, ref string) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if repo != "" {
+		if err := ValidateName(repo); err != nil {
+			return err
+		}
+	}
+	return r.authorize(ctx, action, repo, ref)
+}
+
+func (r *Registry) authorize(ctx context.Context, action, repo, ref string) error {
+	in := policy.Input{
+		Version:    policy.InputVersion,
+		Principal:  policy.PrincipalFrom(ctx),
+		Action:     action,
+		Repository: repo,
+		Reference:  ref,
+		Time:       r.now(),
+	}
+	d, err := r.opts.authorizer.Authorize(ctx, in)
+	if err != nil {
+		return fmt.Errorf("authorize %s: %w", action, err)
+	}
+	if !d.Allow {
+		if in.Principal == nil {
+			return fmt.Errorf("%s on %q: %w", action, repo, ErrUnauthorized)
+		}
+		return fmt.Errorf("%s on %q: %w", action, repo, ErrDenied)
+	}
+	return nil
+}
+
+// Event kinds.
+const (
+	EventManifestPushed  = "ManifestPushed"
+	EventManifestDeleted = "ManifestDeleted"
+	EventTagDeleted      = "TagDeleted"
+	EventManifestPulled  = "ManifestPulled"
+	EventBlobUploaded    = "BlobUploaded"
+	EventBlobMounted     = "BlobMounted"
+	EventBlobDeleted     = "BlobDeleted"
+	EventRepositoryCreated = "RepositoryCreated"
+	EventRepositoryDeleted = "RepositoryDeleted"
+)
+
+// Event describes a change (or a pull) after it is durable.
+type Event struct {
+	Kind       string
+	Repository string
+	Digest     string
+	Tags       []string
+	MediaType  string
+	Size       int64
+	Time       time.Time
+}
+
+// Listener receives events. OnEvent runs on the goroutine of the request
+// that caused it: implementations must return quickly (enqueue) and be safe
+// for concurrent use.
+type Listener interface {
+	OnEvent(ctx context.Context, ev Event)
+}
+
+// ListenerFunc adapts a function to Listener.
+type ListenerFunc func(ctx context.Context, ev Event)
+
+// OnEvent calls f.
+func (f ListenerFunc) OnEvent(ctx context.Context, ev Event) { f(ctx, ev) }
+
+func (r *Registry) emit(ctx context.Context, ev Event) {
+	if ev.Time.IsZero() {
+		ev.Time = r.now()
+	}
+	for _, l := range r.opts.listeners {
+		l.OnEvent(ctx, ev)
+	}
+	if r.opts.replicator == nil {
+		return
+	}
+	var action string
+	switch ev.Kind {
+	case EventManifestPushed:
+		action = replication.ActionPush
+	case EventManifestDeleted:
+		action = replication.ActionDelete
+	case EventTagDeleted:
+		action = replication.ActionTagDelete
+	default:
+		return
+	}
+	rev := replication.Event{Action: action, Repository: ev.Repository, MediaType: ev.MediaType, Time: ev.Time}
+	if d, err := ParseDigest(ev.Digest); err == nil {
+		rev.Digest = d
+	}
+	if len(ev.Tags) > 0 {
+		rev.Tag = ev.Tags[0]
+	}
+	if err := r.opts.replicator.Replicate(ctx, rev); err != nil {
+		r.log.WarnContext(ctx, "replicator refused event", "repo", ev.Repository, "digest", ev.Digest, "err", err)
+	}
+}
