@@ -118,13 +118,13 @@ func (r *Registry) authorize(ctx context.Context, action, repo, ref string) erro
 
 // Event kinds.
 const (
-	EventManifestPushed  = "ManifestPushed"
-	EventManifestDeleted = "ManifestDeleted"
-	EventTagDeleted      = "TagDeleted"
-	EventManifestPulled  = "ManifestPulled"
-	EventBlobUploaded    = "BlobUploaded"
-	EventBlobMounted     = "BlobMounted"
-	EventBlobDeleted     = "BlobDeleted"
+	EventManifestPushed    = "ManifestPushed"
+	EventManifestDeleted   = "ManifestDeleted"
+	EventTagDeleted        = "TagDeleted"
+	EventManifestPulled    = "ManifestPulled"
+	EventBlobUploaded      = "BlobUploaded"
+	EventBlobMounted       = "BlobMounted"
+	EventBlobDeleted       = "BlobDeleted"
 	EventRepositoryCreated = "RepositoryCreated"
 	EventRepositoryDeleted = "RepositoryDeleted"
 )

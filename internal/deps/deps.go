@@ -1,10 +1,11 @@
 package x
+
 import (
- _ "github.com/opencontainers/go-digest"
- _ "github.com/opencontainers/image-spec/specs-go/v1"
- _ "github.com/dgraph-io/badger/v4"
- _ "github.com/google/go-containerregistry/pkg/v1/remote"
- _ "github.com/google/go-containerregistry/pkg/v1/random"
- _ "oras.land/oras-go/v2"
- _ "oras.land/oras-go/v2/registry/remote"
+	_ "github.com/dgraph-io/badger/v4"
+	_ "github.com/google/go-containerregistry/pkg/v1/random"
+	_ "github.com/google/go-containerregistry/pkg/v1/remote"
+	_ "github.com/opencontainers/go-digest"
+	_ "github.com/opencontainers/image-spec/specs-go/v1"
+	_ "oras.land/oras-go/v2"
+	_ "oras.land/oras-go/v2/registry/remote"
 )
