@@ -77,21 +77,31 @@ func (r *Registry) Close() error {
 
 func (r *Registry) now() time.Time { return r.opts.now().UTC() }
 
-// begin checks the registry is open, validates the repository name if
-// given, and authorizes the action.
+// begin checks the registry is open, validates the repository name and
+// authorizes the action on it.
 func (r *Registry) begin(ctx context.Context, action, repo, ref string) error {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	if err := ValidateName(repo); err != nil {
+		return err
+	}
+	return r.authorize(ctx, action, repo, ref)
+}
+
+// beginRegistry is begin for registry-wide operations.
+func (r *Registry) beginRegistry(ctx context.Context, action string) error {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	return r.authorize(ctx, action, "", "")
+}
+
+func (r *Registry) open(ctx context.Context) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if repo != "" {
-		if err := ValidateName(repo); err != nil {
-			return err
-		}
-	}
-	return r.authorize(ctx, action, repo, ref)
+	return ctx.Err()
 }
 
 func (r *Registry) authorize(ctx context.Context, action, repo, ref string) error {

@@ -132,7 +132,7 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 		}
 		return out, nil
 	}
-	if err := r.begin(ctx, policy.ActionDescribeRepositories, "", ""); err != nil {
+	if err := r.beginRegistry(ctx, policy.ActionDescribeRepositories); err != nil {
 		return DescribeRepositoriesOutput{}, err
 	}
 	n, err := pageSize(in.MaxResults, 100, 1000)
@@ -161,7 +161,7 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 // ListRepositories returns up to n repository names that sort after last,
 // for the OCI catalog. n <= 0 means the maximum page size.
 func (r *Registry) ListRepositories(ctx context.Context, last string, n int) ([]string, error) {
-	if err := r.begin(ctx, policy.ActionDescribeRepositories, "", ""); err != nil {
+	if err := r.beginRegistry(ctx, policy.ActionDescribeRepositories); err != nil {
 		return nil, err
 	}
 	if n <= 0 || n > r.opts.maxPageSize {
