@@ -1,6 +1,8 @@
 package x
 
 import (
+ _ "github.com/open-policy-agent/opa/v1/rego"
+ _ "github.com/klauspost/compress/zstd"
 	_ "github.com/dgraph-io/badger/v4"
 	_ "github.com/google/go-containerregistry/pkg/v1/random"
 	_ "github.com/google/go-containerregistry/pkg/v1/remote"
