@@ -42,16 +42,18 @@ type BlobIngester interface {
 	// u.Offset, makes it durable, and returns the number of bytes written.
 	// Bytes stored beyond u.Offset by an earlier failed append are
 	// discarded first. The backend may record parts in u.Parts; it does not
-	// change u.Offset. On error, the bytes written by this call are not
-	// part of the upload.
+	// change u.Offset. On error, n is the number of bytes consumed from r;
+	// none of them are part of the upload and the caller must not advance
+	// u.Offset. ErrOffsetMismatch if fewer than u.Offset bytes are stored.
 	AppendUpload(ctx context.Context, u *Upload, r io.Reader) (int64, error)
 	// ReadUpload opens the bytes [0, u.Offset) of an upload, for a caller
-	// that must hash them again with another algorithm.
+	// that must hash them again with another algorithm. ErrNotFound if the
+	// upload holds no data.
 	ReadUpload(ctx context.Context, u *Upload) (io.ReadCloser, error)
 	// CommitUpload makes the upload's bytes visible as blob dgst. The caller
 	// has verified the digest while streaming; the store checks that the
 	// size is u.Offset (ErrSizeMismatch) and makes the blob durable before
-	// it returns. Committing a digest that already exists succeeds and
+	// it returns. ErrNotFound if the upload holds no data. Committing a digest that already exists succeeds and
 	// discards the upload's bytes.
 	CommitUpload(ctx context.Context, u *Upload, dgst digest.Digest) error
 	// AbortUpload discards the upload's bytes. Aborting an unknown upload
@@ -99,10 +101,12 @@ type ManifestStore interface {
 	// GetManifest returns a manifest with its payload, or ErrNotFound.
 	GetManifest(ctx context.Context, repo string, dgst digest.Digest) (Manifest, error)
 	// DeleteManifest removes a manifest and every tag pointing at it.
-	// ErrNotFound if absent.
+	// Blob links stay, and manifests that name it as subject stay listed by
+	// WalkReferrers. ErrNotFound if absent.
 	DeleteManifest(ctx context.Context, repo string, dgst digest.Digest) error
 	// WalkManifests calls fn for each manifest in the repository whose digest
-	// sorts after `after`, in lexical order, without payloads.
+	// sorts after `after`, in lexical order, without payloads. ErrNotFound
+	// if the repository does not exist.
 	WalkManifests(ctx context.Context, repo string, after digest.Digest, fn func(Manifest) error) error
 	// RecordPull sets the last-pulled time of a manifest. ErrNotFound if the
 	// manifest is gone.
@@ -113,20 +117,24 @@ type ManifestStore interface {
 	// DeleteTag removes a tag, leaving its manifest. ErrNotFound if absent.
 	DeleteTag(ctx context.Context, repo, tag string) error
 	// WalkTags calls fn for each tag of the repository that sorts after
-	// `after`, in lexical byte order.
+	// `after`, in lexical byte order. ErrNotFound if the repository does not
+	// exist.
 	WalkTags(ctx context.Context, repo, after string, fn func(tag string, dgst digest.Digest) error) error
-	// TagsOf returns the tags that point at a manifest, sorted.
+	// TagsOf returns the tags that point at a manifest, sorted. ErrNotFound
+	// if the repository does not exist.
 	TagsOf(ctx context.Context, repo string, dgst digest.Digest) ([]string, error)
 
 	// WalkReferrers calls fn for each manifest in the repository whose
-	// subject is `subject`, in digest order, without payloads.
+	// subject is `subject`, in digest order, without payloads. ErrNotFound if
+	// the repository does not exist.
 	WalkReferrers(ctx context.Context, repo string, subject digest.Digest, fn func(Manifest) error) error
 }
 
 // BlobLinker records which repositories may read which blobs.
 type BlobLinker interface {
 	// LinkBlob makes a committed blob readable from a repository. The
-	// repository must exist (ErrNotFound).
+	// repository must exist (ErrNotFound): a registry with create-on-push
+	// creates it when the first upload starts.
 	LinkBlob(ctx context.Context, repo string, link BlobLink) error
 	// GetBlobLink returns the link, or ErrNotFound if the repository cannot
 	// read the blob.
@@ -134,7 +142,7 @@ type BlobLinker interface {
 	// UnlinkBlob removes the link. ErrNotFound if absent.
 	UnlinkBlob(ctx context.Context, repo string, dgst digest.Digest) error
 	// WalkBlobLinks calls fn for each blob linked to the repository, in
-	// digest order.
+	// digest order. ErrNotFound if the repository does not exist.
 	WalkBlobLinks(ctx context.Context, repo string, fn func(BlobLink) error) error
 }
 
@@ -163,7 +171,7 @@ type MetadataStore interface {
 }
 
 // Storage is what a Registry needs: blob bytes plus metadata. Close releases
-// the store; it is idempotent.
+// the store; it is idempotent, and after it every method returns ErrClosed.
 type Storage interface {
 	BlobStore
 	MetadataStore

@@ -114,7 +114,7 @@ type PutManifestRequest struct {
 	// Tags to point at the manifest. May be empty.
 	Tags []string
 	// CheckTag, if set, is called inside the transaction for each tag that
-	// already exists, with the digest it points to now. A non-nil error
+	// already exists and points at another digest, with that digest. A non-nil error
 	// aborts the write and is returned unchanged (tag immutability).
 	CheckTag func(tag string, current digest.Digest) error
 	// CreateRepository, if set, is created in the same transaction when the
