@@ -116,9 +116,9 @@ func ParseManifest(contentType string, payload []byte) (*ParsedManifest, error) 
 		}
 		m.Config = doc.Config
 		m.Layers = doc.Layers
-		if m.ArtifactType == "" && mt == MediaTypeOCIManifest && doc.Config.MediaType != ocispec.MediaTypeImageConfig && doc.Config.MediaType != ocispec.MediaTypeEmptyJSON {
-			// OCI 1.1: an image manifest without artifactType is typed by
-			// its config.
+		if m.ArtifactType == "" {
+			// distribution-spec v1.1.1, "Listing Referrers": an image
+			// manifest without artifactType is typed by its config.
 			m.ArtifactType = doc.Config.MediaType
 		}
 	case MediaTypeOCIIndex, MediaTypeDockerManifestList:

@@ -340,29 +340,31 @@ func (r *Registry) DeleteImage(ctx context.Context, repo, reference string) erro
 }
 
 // ListTags returns up to n tags of repo that sort after last, in lexical
-// order. n <= 0 means the maximum page size. The error wraps ErrNameUnknown.
-func (r *Registry) ListTags(ctx context.Context, repo, last string, n int) ([]string, error) {
+// order, and whether more follow. n <= 0 or above MaxPageSize means
+// MaxPageSize. The error wraps ErrNameUnknown.
+func (r *Registry) ListTags(ctx context.Context, repo, last string, n int) (tags []string, more bool, err error) {
 	if err := r.begin(ctx, policy.ActionListImages, repo, ""); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, err := r.getRepo(ctx, repo); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if n <= 0 || n > r.opts.maxPageSize {
 		n = r.opts.maxPageSize
 	}
-	tags := make([]string, 0, min(n, 256))
-	err := r.store.WalkTags(ctx, repo, last, func(tag string, _ digest.Digest) error {
+	tags = make([]string, 0, min(n, 256))
+	err = r.store.WalkTags(ctx, repo, last, func(tag string, _ digest.Digest) error {
 		if len(tags) == n {
+			more = true
 			return storage.SkipAll
 		}
 		tags = append(tags, tag)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list tags of %q: %w", repo, err)
+		return nil, false, fmt.Errorf("list tags of %q: %w", repo, err)
 	}
-	return tags, nil
+	return tags, more, nil
 }
 
 // Referrers returns the descriptors of the manifests in repo whose subject

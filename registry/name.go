@@ -2,7 +2,6 @@ package registry
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	digest "github.com/opencontainers/go-digest"
@@ -19,9 +18,12 @@ const (
 	MaxTagLength  = 128
 )
 
-var (
-	nameRE = regexp.MustCompile(`^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`)
-	tagRE  = regexp.MustCompile(`^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`)
+// The grammars, as in the spec. Matching uses the hand-written validName and
+// validTag, which are allocation-free and sit on every request's path;
+// fuzz tests keep them equal to these expressions.
+const (
+	namePattern = `^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$`
+	tagPattern  = `^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$`
 )
 
 // ValidateName reports whether name is a valid repository name: the OCI
@@ -31,8 +33,8 @@ func ValidateName(name string) error {
 	if len(name) < MinNameLength || len(name) > MaxNameLength {
 		return fmt.Errorf("repository name %q: length must be %d to %d: %w", truncate(name), MinNameLength, MaxNameLength, ErrNameInvalid)
 	}
-	if !nameRE.MatchString(name) {
-		return fmt.Errorf("repository name %q: must match %s: %w", truncate(name), nameRE.String(), ErrNameInvalid)
+	if !validName(name) {
+		return fmt.Errorf("repository name %q: must match %s: %w", truncate(name), namePattern, ErrNameInvalid)
 	}
 	return nil
 }
@@ -40,8 +42,8 @@ func ValidateName(name string) error {
 // ValidateTag reports whether tag is a valid tag. The error wraps
 // ErrTagInvalid.
 func ValidateTag(tag string) error {
-	if !tagRE.MatchString(tag) {
-		return fmt.Errorf("tag %q: must match %s: %w", truncate(tag), tagRE.String(), ErrTagInvalid)
+	if !validTag(tag) {
+		return fmt.Errorf("tag %q: must match %s: %w", truncate(tag), tagPattern, ErrTagInvalid)
 	}
 	return nil
 }
@@ -97,4 +99,60 @@ func truncate(s string) string {
 		return s[:max] + "..."
 	}
 	return s
+}
+
+func isNameAlnum(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }
+
+// validName reports whether s matches namePattern.
+func validName(s string) bool {
+	i := 0
+	for {
+		if i >= len(s) || !isNameAlnum(s[i]) {
+			return false
+		}
+		for i < len(s) && isNameAlnum(s[i]) {
+			i++
+		}
+		for i < len(s) && s[i] != '/' {
+			switch s[i] {
+			case '.':
+				i++
+			case '_':
+				i++
+				if i < len(s) && s[i] == '_' {
+					i++
+				}
+			case '-':
+				for i < len(s) && s[i] == '-' {
+					i++
+				}
+			default:
+				return false
+			}
+			if i >= len(s) || !isNameAlnum(s[i]) {
+				return false
+			}
+			for i < len(s) && isNameAlnum(s[i]) {
+				i++
+			}
+		}
+		if i == len(s) {
+			return true
+		}
+		i++ // '/'
+	}
+}
+
+// validTag reports whether s matches tagPattern.
+func validTag(s string) bool {
+	if len(s) == 0 || len(s) > MaxTagLength {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || i > 0 && (c == '.' || c == '-')) {
+			return false
+		}
+	}
+	return true
 }

@@ -62,6 +62,13 @@ func New(store storage.Storage, opts ...Option) (*Registry, error) {
 // Storage returns the registry's storage.
 func (r *Registry) Storage() storage.Storage { return r.store }
 
+// MaxManifestSize returns the largest manifest the registry accepts, so
+// that a transport can cap request bodies before reading them.
+func (r *Registry) MaxManifestSize() int64 { return r.opts.maxManifestSize }
+
+// MaxPageSize returns the largest page a listing returns.
+func (r *Registry) MaxPageSize() int { return r.opts.maxPageSize }
+
 // Logger returns the registry's logger (discarding by default).
 func (r *Registry) Logger() *slog.Logger { return r.log }
 

@@ -106,7 +106,7 @@ func TestNewValidates(t *testing.T) {
 	if err := reg.Close(); err != nil {
 		t.Errorf("second Close() = %v, want nil", err)
 	}
-	if _, err := reg.ListRepositories(context.Background(), "", 10); !errors.Is(err, registry.ErrClosed) {
+	if _, _, err := reg.ListRepositories(context.Background(), "", 10); !errors.Is(err, registry.ErrClosed) {
 		t.Errorf("after Close: error = %v, want ErrClosed", err)
 	}
 	var nilReg *registry.Registry
@@ -217,9 +217,12 @@ func TestDescribeRepositoriesPagination(t *testing.T) {
 			t.Errorf("DescribeRepositories(%+v) error = %v, want ErrInvalidParameter", in, err)
 		}
 	}
-	cat, err := reg.ListRepositories(ctx, "a/b", 2)
-	if err != nil || strings.Join(cat, ",") != "aa,b/c" {
-		t.Errorf("ListRepositories(a/b, 2) = %v, %v", cat, err)
+	cat, more, err := reg.ListRepositories(ctx, "a/b", 2)
+	if err != nil || strings.Join(cat, ",") != "aa,b/c" || !more {
+		t.Errorf("ListRepositories(a/b, 2) = %v, %v, %v; want [aa b/c], true", cat, more, err)
+	}
+	if cat, more, _ := reg.ListRepositories(ctx, "b/c", 2); len(cat) != 1 || more {
+		t.Errorf("ListRepositories(b/c, 2) = %v, %v; want [zz], false", cat, more)
 	}
 }
 
@@ -514,12 +517,12 @@ func TestPutGetDeleteImage(t *testing.T) {
 	if _, err := reg.PutImage(ctx, registry.PutImageInput{Repository: repo, Manifest: m, Tags: []string{"latest", "stable"}}); err != nil {
 		t.Fatal(err)
 	}
-	tags, err := reg.ListTags(ctx, repo, "", 0)
+	tags, _, err := reg.ListTags(ctx, repo, "", 0)
 	if err != nil || strings.Join(tags, ",") != "latest,stable,v1" {
 		t.Errorf("ListTags() = %v, %v", tags, err)
 	}
-	if tags, _ := reg.ListTags(ctx, repo, "latest", 1); strings.Join(tags, ",") != "stable" {
-		t.Errorf("ListTags(latest, 1) = %v", tags)
+	if tags, more, _ := reg.ListTags(ctx, repo, "latest", 1); strings.Join(tags, ",") != "stable" || !more {
+		t.Errorf("ListTags(latest, 1) = %v, %v; want [stable], true", tags, more)
 	}
 	// Deleting a tag leaves the manifest.
 	if err := reg.DeleteImage(ctx, repo, "stable"); err != nil {
@@ -540,10 +543,10 @@ func TestPutGetDeleteImage(t *testing.T) {
 			t.Errorf("GetImage(%s) after delete error = %v, want ErrManifestUnknown", ref, err)
 		}
 	}
-	if tags, err := reg.ListTags(ctx, repo, "", 0); err != nil || len(tags) != 0 {
+	if tags, _, err := reg.ListTags(ctx, repo, "", 0); err != nil || len(tags) != 0 {
 		t.Errorf("ListTags after delete = %v, %v", tags, err)
 	}
-	if _, err := reg.ListTags(ctx, "ns/none", "", 0); !errors.Is(err, registry.ErrNameUnknown) {
+	if _, _, err := reg.ListTags(ctx, "ns/none", "", 0); !errors.Is(err, registry.ErrNameUnknown) {
 		t.Errorf("ListTags(unknown) error = %v, want ErrNameUnknown", err)
 	}
 }

@@ -159,26 +159,28 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 }
 
 // ListRepositories returns up to n repository names that sort after last,
-// for the OCI catalog. n <= 0 means the maximum page size.
-func (r *Registry) ListRepositories(ctx context.Context, last string, n int) ([]string, error) {
+// for the OCI catalog, and whether more follow. n <= 0 or above MaxPageSize
+// means MaxPageSize.
+func (r *Registry) ListRepositories(ctx context.Context, last string, n int) (names []string, more bool, err error) {
 	if err := r.beginRegistry(ctx, policy.ActionDescribeRepositories); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if n <= 0 || n > r.opts.maxPageSize {
 		n = r.opts.maxPageSize
 	}
-	names := make([]string, 0, min(n, 128))
-	err := r.store.WalkRepositories(ctx, last, func(repo storage.Repository) error {
+	names = make([]string, 0, min(n, 128))
+	err = r.store.WalkRepositories(ctx, last, func(repo storage.Repository) error {
 		if len(names) == n {
+			more = true
 			return storage.SkipAll
 		}
 		names = append(names, repo.Name)
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("list repositories: %w", err)
+		return nil, false, fmt.Errorf("list repositories: %w", err)
 	}
-	return names, nil
+	return names, more, nil
 }
 
 // DeleteRepository deletes a repository. Without force it fails with

@@ -282,6 +282,9 @@ func (r *Registry) commitUpload(ctx context.Context, u *storage.Upload, dgst dig
 // uploadDigest returns the digest of the upload's bytes in algorithm alg,
 // from the saved hash state when it matches, else by reading the bytes again.
 func (r *Registry) uploadDigest(ctx context.Context, u *storage.Upload, alg digest.Algorithm) (digest.Digest, error) {
+	if u.Offset == 0 {
+		return alg.FromBytes(nil), nil
+	}
 	if alg == u.Algorithm {
 		h, err := unmarshalHash(u.Algorithm, u.HashState)
 		if err != nil {
