@@ -16,6 +16,10 @@ import (
 	"github.com/berth-dev/berth/storage"
 )
 
+// MaxTagsPerImage caps the tags one push may set, as ECR caps tags per
+// image.
+const MaxTagsPerImage = 1000
+
 // Image is a manifest in a repository.
 type Image struct {
 	Repository string
@@ -61,6 +65,9 @@ func (r *Registry) PutImage(ctx context.Context, in PutImageInput) (Image, error
 	}
 	if int64(len(in.Manifest)) > r.opts.maxManifestSize {
 		return Image{}, fmt.Errorf("manifest of %d bytes, at most %d: %w", len(in.Manifest), r.opts.maxManifestSize, ErrManifestTooLarge)
+	}
+	if len(in.Tags) >= MaxTagsPerImage {
+		return Image{}, fmt.Errorf("%d tags in one push, at most %d: %w", len(in.Tags)+1, MaxTagsPerImage, ErrInvalidParameter)
 	}
 	tags := make([]string, 0, 1+len(in.Tags))
 	if in.Tag != "" {

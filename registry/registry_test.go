@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -464,6 +465,7 @@ func TestPutImageValidation(t *testing.T) {
 		{"digest mismatch", registry.PutImageInput{Manifest: good, Digest: digest.FromString("x")}, registry.ErrDigestInvalid, false},
 		{"bad tag", registry.PutImageInput{Manifest: good, Tag: "-bad"}, registry.ErrTagInvalid, false},
 		{"bad name", registry.PutImageInput{Repository: "Bad", Manifest: good, Tag: "v1"}, registry.ErrNameInvalid, false},
+		{"too many tags", registry.PutImageInput{Manifest: good, Tag: "bad", Tags: manyTags(registry.MaxTagsPerImage)}, registry.ErrInvalidParameter, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -487,6 +489,14 @@ func TestPutImageValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func manyTags(n int) []string {
+	tags := make([]string, n)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("t%d", i)
+	}
+	return tags
 }
 
 func TestPutGetDeleteImage(t *testing.T) {
