@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +17,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2"
 	"oras.land/oras-go/v2/content"
@@ -115,8 +114,8 @@ func TestGGCRImageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("remote.Image() error = %v", err)
 	}
-	if err := verifyImage(pulled); err != nil {
-		t.Errorf("verifyImage(pulled) error = %v", err)
+	if err := validate.Image(pulled); err != nil {
+		t.Errorf("validate.Image(pulled) error = %v", err)
 	}
 	wantDigest(t, img, pulled)
 
@@ -136,8 +135,8 @@ func TestGGCRImageRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("remote.Image(copy) error = %v", err)
 	}
-	if err := verifyImage(copied); err != nil {
-		t.Errorf("verifyImage(copy) error = %v", err)
+	if err := validate.Image(copied); err != nil {
+		t.Errorf("validate.Image(copy) error = %v", err)
 	}
 	wantDigest(t, img, copied)
 
@@ -182,8 +181,8 @@ func TestGGCRIndexRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("remote.Index() error = %v", err)
 	}
-	if err := verifyIndex(pulled); err != nil {
-		t.Errorf("verifyIndex() error = %v", err)
+	if err := validate.Index(pulled); err != nil {
+		t.Errorf("validate.Index() error = %v", err)
 	}
 	want, _ := idx.Digest()
 	got, _ := pulled.Digest()
@@ -207,8 +206,8 @@ func TestGGCRIndexRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("remote.Image(child) error = %v", err)
 		}
-		if err := verifyImage(child); err != nil {
-			t.Errorf("verifyImage(child) error = %v", err)
+		if err := validate.Image(child); err != nil {
+			t.Errorf("validate.Image(child) error = %v", err)
 		}
 	}
 }
@@ -348,100 +347,4 @@ func wantDigest(t *testing.T, want, got v1.Image) {
 	if wd != gd {
 		t.Errorf("digest = %s, want %s", gd, wd)
 	}
-}
-
-// verifyImage checks that everything an image is made of can be fetched
-// and matches its digest and size: manifest, config, and each layer both
-// compressed and uncompressed (against the config's diff IDs).
-//
-// It stands in for ggcr's validate.Image, which needs go-cmp in go.mod
-// (.notes/httpapi-requests.md, request 5).
-func verifyImage(img v1.Image) error {
-	raw, err := img.RawManifest()
-	if err != nil {
-		return fmt.Errorf("manifest: %w", err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		return err
-	}
-	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != d {
-		return fmt.Errorf("manifest digest %s, want %s", got, d)
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return err
-	}
-	cfg, err := img.RawConfigFile()
-	if err != nil {
-		return fmt.Errorf("config: %w", err)
-	}
-	if got, n, _ := v1.SHA256(bytes.NewReader(cfg)); got != m.Config.Digest || n != m.Config.Size {
-		return fmt.Errorf("config %s (%d bytes), want %s (%d)", got, n, m.Config.Digest, m.Config.Size)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	if len(layers) != len(m.Layers) || len(layers) != len(cf.RootFS.DiffIDs) {
-		return fmt.Errorf("%d layers, manifest has %d, config %d", len(layers), len(m.Layers), len(cf.RootFS.DiffIDs))
-	}
-	for i, l := range layers {
-		if err := verifyStream(l.Compressed, m.Layers[i].Digest, m.Layers[i].Size); err != nil {
-			return fmt.Errorf("layer %d compressed: %w", i, err)
-		}
-		if err := verifyStream(l.Uncompressed, cf.RootFS.DiffIDs[i], -1); err != nil {
-			return fmt.Errorf("layer %d uncompressed: %w", i, err)
-		}
-	}
-	return nil
-}
-
-func verifyStream(open func() (io.ReadCloser, error), want v1.Hash, size int64) error {
-	rc, err := open()
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	got, n, err := v1.SHA256(rc)
-	if err != nil {
-		return err
-	}
-	if got != want || size >= 0 && n != size {
-		return fmt.Errorf("got %s (%d bytes), want %s (%d)", got, n, want, size)
-	}
-	return nil
-}
-
-// verifyIndex checks an index's manifest digest and every child image.
-func verifyIndex(idx v1.ImageIndex) error {
-	raw, err := idx.RawManifest()
-	if err != nil {
-		return err
-	}
-	d, err := idx.Digest()
-	if err != nil {
-		return err
-	}
-	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != d {
-		return fmt.Errorf("index digest %s, want %s", got, d)
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return err
-	}
-	for _, desc := range im.Manifests {
-		img, err := idx.Image(desc.Digest)
-		if err != nil {
-			return fmt.Errorf("child %s: %w", desc.Digest, err)
-		}
-		if err := verifyImage(img); err != nil {
-			return fmt.Errorf("child %s: %w", desc.Digest, err)
-		}
-	}
-	return nil
 }
