@@ -8,7 +8,7 @@
 #   scripts/test.sh                 all stages
 #   scripts/test.sh vet race        only the named stages
 #
-# Stages: gofmt vet test race examples bench conformance
+# Stages: gofmt vet test race examples bench conformance clients
 #
 # Needs Go on PATH. The conformance stage installs the OCI conformance suite
 # with `go install` (module proxy) unless `conformance` is already on PATH
@@ -21,7 +21,7 @@ ROOT=$PWD
 CONFORMANCE_PKG=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 
-ALL_STAGES=(gofmt vet test race examples bench conformance)
+ALL_STAGES=(gofmt vet test race examples bench conformance clients)
 if (($# > 0)); then
 	STAGES=("$@")
 else
@@ -269,6 +269,37 @@ stage_conformance() {
 		fi
 		rc=1
 	fi
+	return $rc
+}
+
+# Client tools, pinned; installed with go install unless already on PATH.
+CLIENT_TOOLS=(
+	crane=github.com/google/go-containerregistry/cmd/crane@v0.22.1
+	oras=oras.land/oras/cmd/oras@v1.3.6
+	regctl=github.com/regclient/regclient/cmd/regctl@v0.11.7
+)
+
+stage_clients() {
+	local gobin spec name
+	gobin=$(go env GOBIN)
+	[[ -z $gobin ]] && gobin=$(go env GOPATH)/bin
+	export PATH="$PATH:$gobin"
+	for spec in "${CLIENT_TOOLS[@]}"; do
+		name=${spec%%=*}
+		command -v "$name" >/dev/null && continue
+		log "installing ${spec#*=}"
+		(cd "$WORK" && GOFLAGS=-mod=mod go install "${spec#*=}") || return 1
+	done
+	if ! command -v skopeo >/dev/null && [[ ${CI:-} == true && $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+		log "installing skopeo from Debian"
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq skopeo; } >"$WORK/apt.log" 2>&1 ||
+			{ cat "$WORK/apt.log" >&2; return 1; }
+	fi
+	build_examples || return 1
+	start_bin server "$WORK/clients-server.log" -addr 127.0.0.1:0 -data "$WORK/clients-data" || return 1
+	local pid=$STARTED_PID rc=0
+	"$ROOT/scripts/clients.sh" "$STARTED_ADDR" || rc=1
+	stop_bin "$pid" "$WORK/clients-server.log" || rc=1
 	return $rc
 }
 
