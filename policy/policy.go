@@ -29,10 +29,28 @@ const (
 	ActionUntagResource                 = "ecr:UntagResource"
 	ActionListTagsForResource           = "ecr:ListTagsForResource"
 	ActionListImageReferrers            = "ecr:ListImageReferrers"
+	ActionSetRepositoryPolicy           = "ecr:SetRepositoryPolicy"
+	ActionGetRepositoryPolicy           = "ecr:GetRepositoryPolicy"
+	ActionDeleteRepositoryPolicy        = "ecr:DeleteRepositoryPolicy"
+	ActionPutRegistryPolicy             = "ecr:PutRegistryPolicy"
+	ActionGetRegistryPolicy             = "ecr:GetRegistryPolicy"
+	ActionDeleteRegistryPolicy          = "ecr:DeleteRegistryPolicy"
 )
 
-// ErrDenied is returned, wrapped, when an Authorizer denies a request.
-var ErrDenied = errors.New("denied")
+// Sentinel errors of authorizers and policy managers, wrapped with context.
+var (
+	// ErrDenied: an Authorizer denied the request.
+	ErrDenied = errors.New("denied")
+	// ErrPolicyNotFound: no policy is set (ECR's
+	// RepositoryPolicyNotFoundException, RegistryPolicyNotFoundException).
+	ErrPolicyNotFound = errors.New("policy not found")
+	// ErrInvalidPolicy: a policy document or module was rejected (ECR's
+	// InvalidParameterException).
+	ErrInvalidPolicy = errors.New("invalid policy")
+	// ErrLockout: without force, the policy would stop the caller from
+	// setting the policy again.
+	ErrLockout = errors.New("policy would lock the caller out")
+)
 
 // Principal is an authenticated identity.
 type Principal struct {
@@ -42,7 +60,10 @@ type Principal struct {
 	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
-type principalKey struct{}
+type (
+	principalKey struct{}
+	sourceIPKey  struct{}
+)
 
 // WithPrincipal returns a context carrying p.
 func WithPrincipal(ctx context.Context, p *Principal) context.Context {
@@ -53,6 +74,18 @@ func WithPrincipal(ctx context.Context, p *Principal) context.Context {
 func PrincipalFrom(ctx context.Context) *Principal {
 	p, _ := ctx.Value(principalKey{}).(*Principal)
 	return p
+}
+
+// WithSourceIP returns a context carrying the client's IP address, which
+// the registry passes to its Authorizer as Input.SourceIP.
+func WithSourceIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, sourceIPKey{}, ip)
+}
+
+// SourceIPFrom returns the client IP carried by ctx, or "".
+func SourceIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(sourceIPKey{}).(string)
+	return ip
 }
 
 // Input is one authorization request. Version lets policies written against
@@ -98,3 +131,20 @@ var AllowAll Authorizer = AuthorizerFunc(func(context.Context, Input) (Decision,
 var DenyAll Authorizer = AuthorizerFunc(func(context.Context, Input) (Decision, error) {
 	return Decision{Allow: false, Reasons: []string{"deny all"}}, nil
 })
+
+// RepositoryPolicyManager is an extension of Authorizer for authorizers that
+// keep ECR repository policies. The registry exposes it as
+// SetRepositoryPolicy, GetRepositoryPolicy and DeleteRepositoryPolicy.
+type RepositoryPolicyManager interface {
+	SetRepositoryPolicy(ctx context.Context, repo, text string, force bool) error
+	GetRepositoryPolicy(ctx context.Context, repo string) (string, error)
+	DeleteRepositoryPolicy(ctx context.Context, repo string) error
+}
+
+// RegistryPolicyManager is an extension of Authorizer for authorizers that
+// keep an ECR registry policy.
+type RegistryPolicyManager interface {
+	PutRegistryPolicy(ctx context.Context, text string) error
+	GetRegistryPolicy(ctx context.Context) (string, error)
+	DeleteRegistryPolicy(ctx context.Context) error
+}

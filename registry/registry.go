@@ -118,6 +118,7 @@ func (r *Registry) authorize(ctx context.Context, action, repo, ref string) erro
 		Action:     action,
 		Repository: repo,
 		Reference:  ref,
+		SourceIP:   policy.SourceIPFrom(ctx),
 		Time:       r.now(),
 	}
 	d, err := r.opts.authorizer.Authorize(ctx, in)
