@@ -132,7 +132,7 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 		}
 		return out, nil
 	}
-	if err := r.beginRegistry(ctx, policy.ActionDescribeRepositories); err != nil {
+	if err := r.open(ctx); err != nil {
 		return DescribeRepositoriesOutput{}, err
 	}
 	n, err := pageSize(in.MaxResults, 100, 1000)
@@ -145,6 +145,9 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 	}
 	var out DescribeRepositoriesOutput
 	err = r.store.WalkRepositories(ctx, after, func(repo storage.Repository) error {
+		if ok, err := r.visible(ctx, repo.Name); err != nil || !ok {
+			return err
+		}
 		if len(out.Repositories) == n {
 			out.NextToken = encodeToken(out.Repositories[n-1].Name)
 			return storage.SkipAll
@@ -159,10 +162,11 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 }
 
 // ListRepositories returns up to n repository names that sort after last,
-// for the OCI catalog, and whether more follow. n <= 0 or above MaxPageSize
-// means MaxPageSize.
+// for the OCI catalog, and whether more follow. It lists only repositories
+// the caller may describe or pull. n <= 0 or above MaxPageSize means
+// MaxPageSize.
 func (r *Registry) ListRepositories(ctx context.Context, last string, n int) (names []string, more bool, err error) {
-	if err := r.beginRegistry(ctx, policy.ActionDescribeRepositories); err != nil {
+	if err := r.open(ctx); err != nil {
 		return nil, false, err
 	}
 	if n <= 0 || n > r.opts.maxPageSize {
@@ -170,6 +174,10 @@ func (r *Registry) ListRepositories(ctx context.Context, last string, n int) (na
 	}
 	names = make([]string, 0, min(n, 128))
 	err = r.store.WalkRepositories(ctx, last, func(repo storage.Repository) error {
+		ok, err := r.visible(ctx, repo.Name)
+		if err != nil || !ok {
+			return err
+		}
 		if len(names) == n {
 			more = true
 			return storage.SkipAll
@@ -200,6 +208,7 @@ func (r *Registry) DeleteRepository(ctx context.Context, name string, force bool
 		}
 		return Repository{}, repoErr(name, err)
 	}
+	r.dropRepositoryPolicy(ctx, name)
 	r.emit(ctx, Event{Kind: EventRepositoryDeleted, Repository: name})
 	return repo, nil
 }
