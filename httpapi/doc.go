@@ -43,15 +43,55 @@
 // 500 UNKNOWN, which is logged. The choices the spec leaves open are
 // documented on that table.
 //
+// # Authentication
+//
+// Authentication finds the caller's policy.Principal; the registry's
+// policy.Authorizer then decides every operation, before any storage
+// access, so a refused request learns nothing about what exists. The
+// handler authenticates first, before routing:
+//
+//   - WithAuthenticator sets an Authenticator: BasicAuthenticator (static
+//     credentials from package policy/authn, or the user "AWS" with an
+//     ECR-style token from authn.TokenService.Issue, as docker login sends
+//     after aws ecr get-login-password), BearerAuthenticator, the
+//     application's own (session cookie, TLS client certificate, OIDC:
+//     see ExampleAuthenticator), or several with ChainAuthenticators.
+//   - Bad credentials are 401 UNAUTHORIZED; so are missing credentials,
+//     unless WithAnonymous(true) lets such requests reach the Authorizer
+//     without a principal. The version check /v2/ answers 401 with the
+//     challenge to unauthenticated clients (that is how docker login
+//     discovers authentication) and 200 to authenticated ones.
+//   - A principal denied by the Authorizer gets 403 DENIED; a request
+//     without one that the Authorizer refuses gets 401.
+//   - WithTokenEndpoint serves the Docker token flow: 401 responses carry a
+//     Bearer challenge with the scope the request needs, the endpoint
+//     exchanges credentials for a scoped bearer token, and a token whose
+//     scopes do not cover a request gets 401 with
+//     error="insufficient_scope". Without it, 401 responses carry the
+//     static challenge of WithAuthChallenge (Basic realm="berth" by
+//     default), as ECR's Basic-only registry endpoint does.
+//   - Without an Authenticator, the handler passes on the principal a
+//     middleware put into the request context (policy.WithPrincipal), or
+//     none. A principal already there is never replaced.
+//
+// The client's address goes into the context too (policy.WithSourceIP),
+// for aws:SourceIp conditions: the peer's address, or with
+// WithTrustedProxies, the first untrusted address of X-Forwarded-For.
+//
+// ECR's control-plane GetAuthorizationToken is not served here: an
+// application exposes it by authenticating the caller and returning
+// authn.TokenService.Issue's AuthorizationData (see the authn package).
+//
+// Cost: without an Authenticator, authentication is a context value for
+// the source IP; with one, Basic credentials cost one HMAC-SHA256 and a
+// token one HMAC-SHA256 verification, and nothing is cached.
+//
 // # Options and limits
 //
 // WithLogger sets where server faults are logged (the registry's logger by
 // default); WithAuthChallenge sets the WWW-Authenticate header of a 401.
-// Authentication itself is the embedder's: put the caller's
-// policy.Principal in the request context (policy.WithPrincipal) in a
-// middleware, and the registry's Authorizer decides. Manifest bodies are read
-// with a hard cap of the registry's MaxManifestSize; the registry enforces
-// its own limit, which may be lower.
+// Manifest bodies are read with a hard cap of the registry's
+// MaxManifestSize; the registry enforces its own limit, which may be lower.
 //
 // # Performance
 //
@@ -64,4 +104,6 @@
 //   - https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md
 //   - https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#endpoints
 //   - https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md#error-codes
+//   - https://distribution.github.io/distribution/spec/auth/token/ (token flow)
+//   - https://distribution.github.io/distribution/spec/auth/scope/ (scopes)
 package httpapi

@@ -153,8 +153,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, repo string
 	delete(hdr, "Content-Range")
 	hdr["Content-Type"] = contentTypeJSON
 	hdr["Content-Length"] = []string{strconv.Itoa(len(body))}
-	if status == http.StatusUnauthorized && h.challenge != "" {
-		hdr["Www-Authenticate"] = []string{h.challenge}
+	if status == http.StatusUnauthorized {
+		h.setChallenge(hdr, r, err)
 	}
 	w.WriteHeader(status)
 	if r.Method != http.MethodHead {

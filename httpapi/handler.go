@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 
+	"github.com/berth-dev/berth/policy/authn"
 	"github.com/berth-dev/berth/registry"
 )
 
@@ -39,11 +41,33 @@ type Handler struct {
 	log             *slog.Logger
 	challenge       string
 	maxManifestSize int64
+
+	// Authentication (auth.go, token.go). auth is nil without
+	// WithAuthenticator.
+	auth           ScopedAuthenticator
+	anonymous      bool
+	trustedProxies []netip.Prefix
+	// The token endpoint, when tokens is set: tokenAuth checks the
+	// credentials of token requests.
+	tokens        *authn.TokenService
+	tokenAuth     ScopedAuthenticator
+	tokenPath     string
+	realm         string
+	realmAbsolute bool
+	service       string
 }
 
 type options struct {
-	logger    *slog.Logger
-	challenge string
+	logger         *slog.Logger
+	challenge      string
+	challengeSet   bool
+	authenticator  Authenticator
+	anonymous      bool
+	trustedProxies []netip.Prefix
+	tokenPath      string
+	tokens         *authn.TokenService
+	realm          string
+	service        string
 }
 
 // Option configures a Handler.
@@ -65,14 +89,17 @@ func WithLogger(l *slog.Logger) Option {
 
 // WithAuthChallenge sets the WWW-Authenticate header value sent with every
 // 401 UNAUTHORIZED response, for example
-// `Bearer realm="https://auth.example.com/token",service="registry"`. The
-// default is DefaultAuthChallenge.
+// `Basic realm="https://registry.example.com/",service="berth"` or, for an
+// external token server, `Bearer realm="https://auth.example.com/token",service="registry"`.
+// It conflicts with WithTokenEndpoint, whose challenges are computed per
+// request. The default is DefaultAuthChallenge.
 func WithAuthChallenge(challenge string) Option {
 	return func(o *options) error {
 		if challenge == "" {
 			return errors.New("httpapi: empty auth challenge")
 		}
 		o.challenge = challenge
+		o.challengeSet = true
 		return nil
 	}
 }
@@ -95,39 +122,32 @@ func New(reg *registry.Registry, opts ...Option) (*Handler, error) {
 	if o.logger == nil {
 		o.logger = reg.Logger()
 	}
-	return &Handler{
+	h := &Handler{
 		reg:             reg,
 		log:             o.logger,
 		challenge:       o.challenge,
 		maxManifestSize: reg.MaxManifestSize(),
-	}, nil
+		anonymous:       o.anonymous,
+		trustedProxies:  o.trustedProxies,
+	}
+	if err := h.setAuth(&o); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // ServeHTTP routes a request to its endpoint.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer h.recoverPanic(w, r)
 	w.Header()["Docker-Distribution-Api-Version"] = apiVersion
+	if h.tokens != nil && r.URL.Path == h.tokenPath {
+		h.serveToken(w, r)
+		return
+	}
 	rt := parseRoute(r.URL.Path)
-	var err error
-	switch rt.kind {
-	case routeBase:
-		err = h.serveBase(w, r)
-	case routeCatalog:
-		err = h.serveCatalog(w, r)
-	case routeTags:
-		err = h.serveTags(w, r, rt.name)
-	case routeManifest:
-		err = h.serveManifest(w, r, rt.name, rt.ref)
-	case routeBlob:
-		err = h.serveBlob(w, r, rt.name, rt.ref)
-	case routeUploadNew:
-		err = h.serveUploadNew(w, r, rt.name)
-	case routeUpload:
-		err = h.serveUpload(w, r, rt.name, rt.ref)
-	case routeReferrers:
-		err = h.serveReferrers(w, r, rt.name, rt.ref)
-	default:
-		err = fmt.Errorf("%q: %w", truncate(r.URL.Path), errRouteUnknown)
+	r, err := h.authenticate(r, rt)
+	if err == nil {
+		err = h.route(w, r, rt)
 	}
 	if err != nil {
 		if errors.Is(err, registry.ErrUnsupported) && rt.kind != routeUnknown {
@@ -135,6 +155,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.writeError(w, r, rt.name, err)
 	}
+}
+
+// route serves a request with the endpoint it names.
+func (h *Handler) route(w http.ResponseWriter, r *http.Request, rt route) error {
+	switch rt.kind {
+	case routeBase:
+		return h.serveBase(w, r)
+	case routeCatalog:
+		return h.serveCatalog(w, r)
+	case routeTags:
+		return h.serveTags(w, r, rt.name)
+	case routeManifest:
+		return h.serveManifest(w, r, rt.name, rt.ref)
+	case routeBlob:
+		return h.serveBlob(w, r, rt.name, rt.ref)
+	case routeUploadNew:
+		return h.serveUploadNew(w, r, rt.name)
+	case routeUpload:
+		return h.serveUpload(w, r, rt.name, rt.ref)
+	case routeReferrers:
+		return h.serveReferrers(w, r, rt.name, rt.ref)
+	}
+	return fmt.Errorf("%q: %w", truncate(r.URL.Path), errRouteUnknown)
 }
 
 // recoverPanic turns a panic into a 500 as a last resort. Handlers must not
