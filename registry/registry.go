@@ -62,6 +62,22 @@ func New(store storage.Storage, opts ...Option) (*Registry, error) {
 // Storage returns the registry's storage.
 func (r *Registry) Storage() storage.Storage { return r.store }
 
+// Authorize asks the registry's Authorizer whether the principal in ctx may
+// perform action on repo (empty for registry-wide actions), for operations
+// that live outside the registry such as issuing authorization tokens. The
+// error wraps ErrUnauthorized or ErrDenied.
+func (r *Registry) Authorize(ctx context.Context, action, repo, ref string) error {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	if repo != "" {
+		if err := ValidateName(repo); err != nil {
+			return err
+		}
+	}
+	return r.authorize(ctx, action, repo, ref)
+}
+
 // MaxManifestSize returns the largest manifest the registry accepts, so
 // that a transport can cap request bodies before reading them.
 func (r *Registry) MaxManifestSize() int64 { return r.opts.maxManifestSize }

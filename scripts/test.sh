@@ -8,7 +8,7 @@
 #   scripts/test.sh                 all stages
 #   scripts/test.sh vet race        only the named stages
 #
-# Stages: gofmt vet test race examples bench conformance clients
+# Stages: gofmt vet test race examples bench conformance conformance_auth clients
 #
 # Needs Go on PATH. The conformance stage installs the OCI conformance suite
 # with `go install` (module proxy) unless `conformance` is already on PATH
@@ -21,7 +21,7 @@ ROOT=$PWD
 CONFORMANCE_PKG=github.com/opencontainers/distribution-spec/conformance
 CONFORMANCE_VERSION=v0.0.0-20260831232431-97274622c111
 
-ALL_STAGES=(gofmt vet test race examples bench conformance clients)
+ALL_STAGES=(gofmt vet test race examples bench conformance conformance_auth clients)
 if (($# > 0)); then
 	STAGES=("$@")
 else
@@ -207,16 +207,41 @@ find_conformance() {
 }
 
 stage_conformance() {
+	run_conformance conformance
+}
+
+# The same suite against a server that requires authentication: static
+# credentials over Basic auth and an IAM policy that allows that principal
+# everything.
+stage_conformance_auth() {
+	mkdir -p "$WORK/auth"
+	cat >"$WORK/auth/credentials.json" <<-'JSON'
+	{"credentials": [{"accessKeyId": "BRTHCONFORMANCE00001", "secret": "conformance-secret-0123456789abcdef",
+	  "principal": {"id": "conformance", "name": "conformance"}}]}
+	JSON
+	cat >"$WORK/auth/policies.json" <<-'JSON'
+	{"identityPolicies": {"arn:aws:iam::000000000000:user/conformance": [
+	  {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}]}}
+	JSON
+	OCI_USERNAME=BRTHCONFORMANCE00001 OCI_PASSWORD=conformance-secret-0123456789abcdef \
+		run_conformance conformance-auth -credentials "$WORK/auth/credentials.json" -policies "$WORK/auth/policies.json"
+}
+
+# run_conformance NAME SERVER-ARGS... runs the OCI conformance suite against
+# examples/server started with SERVER-ARGS.
+run_conformance() {
+	local name=$1
+	shift
 	find_conformance || return 1
 	build_examples || return 1
 
-	start_bin server "$WORK/conformance-server.log" -addr 127.0.0.1:0 -data "$WORK/conformance-data" || return 1
+	start_bin server "$WORK/$name-server.log" -addr 127.0.0.1:0 -data "$WORK/$name-data" "$@" || return 1
 	local pid=$STARTED_PID addr=$STARTED_ADDR rc=0
 
 	local envfile=$ROOT/httpapi/testdata/conformance.env
-	mkdir -p "$WORK/conformance"
+	mkdir -p "$WORK/$name"
 	(
-		cd "$WORK/conformance" || exit 1
+		cd "$WORK/$name" || exit 1
 		if [[ -f $envfile ]]; then
 			log "settings from httpapi/testdata/conformance.env"
 			set -a
@@ -241,30 +266,30 @@ stage_conformance() {
 				OCI_DATA_NO_LAYERS=true OCI_DATA_EMPTY_BLOB=true OCI_DATA_SHA512=true
 		fi
 		# These always come from here: the server and where results go.
-		export OCI_REGISTRY=$addr OCI_TLS=disabled OCI_RESULTS_DIR=$WORK/conformance/results
+		export OCI_REGISTRY=$addr OCI_TLS=disabled OCI_RESULTS_DIR=$WORK/$name/results
 		"$CONFORMANCE"
-	) >"$WORK/conformance.out" 2>&1
+	) >"$WORK/$name.out" 2>&1
 	local status=$?
 
-	stop_bin "$pid" "$WORK/conformance-server.log" || rc=1
+	stop_bin "$pid" "$WORK/$name-server.log" || rc=1
 
 	# The report ends with one count per status, e.g. "  Pass.....:    412".
 	local pass fail errs skip
-	count() { sed -n "s/^  $1\.*: *\([0-9]*\)\$/\1/p" "$WORK/conformance.out" | head -n1; }
+	count() { sed -n "s/^  $1\.*: *\([0-9]*\)\$/\1/p" "$WORK/$name.out" | head -n1; }
 	pass=$(count Pass) fail=$(count FAIL) errs=$(count Error) skip=$(count Skip)
 	if [[ -z $pass || -z $fail ]]; then
-		log "conformance (exit status $status) printed no result counts:"
-		cat "$WORK/conformance.out" >&2
+		log "$name (exit status $status) printed no result counts:"
+		cat "$WORK/$name.out" >&2
 		return 1
 	fi
-	log "conformance: ${pass} passed, ${fail} failed, ${errs:-0} errors, ${skip:-0} skipped"
+	log "$name: ${pass} passed, ${fail} failed, ${errs:-0} errors, ${skip:-0} skipped"
 	if ((fail + ${errs:-0} > 0 || pass == 0)); then
 		# Show the failing tests and the API/data summary, not the whole
 		# request log.
-		grep -E 'FAIL|Error|^OCI Conformance Result' "$WORK/conformance.out" | head -n 80 >&2
-		sed -n '/^API conformance:/,$p' "$WORK/conformance.out" >&2
+		grep -E 'FAIL|Error|^OCI Conformance Result' "$WORK/$name.out" | head -n 80 >&2
+		sed -n '/^API conformance:/,$p' "$WORK/$name.out" >&2
 		if [[ -n ${CONFORMANCE_KEEP:-} ]]; then
-			mkdir -p "$CONFORMANCE_KEEP" && cp -r "$WORK/conformance/results" "$WORK/conformance.out" "$CONFORMANCE_KEEP/"
+			mkdir -p "$CONFORMANCE_KEEP" && cp -r "$WORK/$name/results" "$WORK/$name.out" "$CONFORMANCE_KEEP/"
 			log "results copied to $CONFORMANCE_KEEP"
 		fi
 		rc=1

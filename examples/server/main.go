@@ -4,6 +4,13 @@
 //	go run ./examples/server                      # 127.0.0.1:5000, data in ./data
 //	go run ./examples/server -addr :5000 -data /var/lib/berth
 //
+// With -credentials (a JSON file of access keys, see package authn) and
+// -policies (IAM JSON documents and Rego modules, see auth.go), nothing is
+// readable or writable without a principal and an allowing policy; clients
+// log in with Basic auth (an access key, or user AWS and a token from
+// POST /ecr/authorization-token) or the bearer-token flow at /token. With
+// neither, the registry is open and listens on loopback only.
+//
 // It serves the OCI distribution API under /v2/ over plain HTTP, logs to
 // stderr, and on SIGINT or SIGTERM stops accepting requests, waits for the
 // ones in flight (up to -shutdown-timeout), then closes the registry and
@@ -34,6 +41,8 @@ func main() {
 	data := flag.String("data", "./data", "data directory (created if missing)")
 	timeout := flag.Duration("shutdown-timeout", 30*time.Second, "how long to wait for requests in flight on shutdown")
 	debug := flag.Bool("debug", false, "log at debug level")
+	creds := flag.String("credentials", "", "JSON file of access keys; turns on authentication")
+	policies := flag.String("policies", "", "JSON file of IAM policy documents and Rego modules (needs -credentials)")
 	flag.Parse()
 
 	level := slog.LevelInfo
@@ -44,7 +53,7 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log, *addr, *data, *timeout); err != nil {
+	if err := run(ctx, log, *addr, *data, *timeout, *creds, *policies); err != nil {
 		log.Error("registry failed", "err", err)
 		os.Exit(1)
 	}
@@ -52,7 +61,14 @@ func main() {
 }
 
 // run serves until ctx is done, then shuts down gracefully.
-func run(ctx context.Context, log *slog.Logger, addr, data string, timeout time.Duration) (err error) {
+func run(ctx context.Context, log *slog.Logger, addr, data string, timeout time.Duration, credsPath, policiesPath string) (err error) {
+	sec, err := loadSecurity(ctx, log, credsPath, policiesPath)
+	if err != nil {
+		return err
+	}
+	if sec == nil && !loopback(addr) {
+		return fmt.Errorf("refusing to serve an open registry on %s: give -credentials, or listen on loopback", addr)
+	}
 	dir, err := filepath.Abs(data)
 	if err != nil {
 		return err
@@ -63,18 +79,31 @@ func run(ctx context.Context, log *slog.Logger, addr, data string, timeout time.
 	}
 	defer func() { err = errors.Join(err, store.Close()) }()
 
-	reg, err := registry.New(store, registry.WithLogger(log))
+	regOpts := []registry.Option{registry.WithLogger(log)}
+	apiOpts := []httpapi.Option{httpapi.WithLogger(log)}
+	if sec != nil {
+		regOpts = append(regOpts, registry.WithAuthorizer(sec.authorizer))
+		apiOpts = append(apiOpts, sec.httpOptions()...)
+	}
+	reg, err := registry.New(store, regOpts...)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, reg.Close()) }()
 
-	api, err := httpapi.New(reg, httpapi.WithLogger(log))
+	api, err := httpapi.New(reg, apiOpts...)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/v2/", api)
+	if sec != nil {
+		mux.Handle("/token", api)
+		mux.Handle("/ecr/authorization-token", authorizationTokenHandler(reg, sec))
+		log.Info("authentication on", "credentials", credsPath, "policies", policiesPath)
+	} else {
+		log.Warn("no -credentials: the registry is open to anyone who can reach it (loopback only)")
+	}
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -102,4 +131,17 @@ func run(ctx context.Context, log *slog.Logger, addr, data string, timeout time.
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// loopback reports whether addr listens on a loopback address only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
