@@ -86,13 +86,19 @@ func TestGoAPISecurityMatrix(t *testing.T) {
 			return err
 		}},
 		{"DeleteBlob", func(ctx context.Context, r string) error { return reg.DeleteBlob(ctx, r, blob.Digest) }},
-		{"MountBlob", func(ctx context.Context, r string) error { _, err := reg.MountBlob(ctx, "other/app", r, blob.Digest); return err }},
+		{"MountBlob", func(ctx context.Context, r string) error {
+			_, err := reg.MountBlob(ctx, "other/app", r, blob.Digest)
+			return err
+		}},
 		{"PutImage", func(ctx context.Context, r string) error {
 			_, err := reg.PutImage(ctx, registry.PutImageInput{Repository: r, Manifest: manifest, Tag: "v2"})
 			return err
 		}},
 		{"GetImage", func(ctx context.Context, r string) error { _, err := reg.GetImage(ctx, r, "v1"); return err }},
-		{"StatImage", func(ctx context.Context, r string) error { _, err := reg.StatImage(ctx, r, img.Descriptor.Digest.String()); return err }},
+		{"StatImage", func(ctx context.Context, r string) error {
+			_, err := reg.StatImage(ctx, r, img.Descriptor.Digest.String())
+			return err
+		}},
 		{"DeleteImage", func(ctx context.Context, r string) error { return reg.DeleteImage(ctx, r, "v1") }},
 		{"BatchDeleteImage", func(ctx context.Context, r string) error {
 			_, _, err := reg.BatchDeleteImage(ctx, r, []registry.ImageID{{ImageTag: "v1"}})
@@ -107,7 +113,10 @@ func TestGoAPISecurityMatrix(t *testing.T) {
 			_, err := reg.DescribeImages(ctx, registry.DescribeImagesInput{Repository: r})
 			return err
 		}},
-		{"Referrers", func(ctx context.Context, r string) error { _, err := reg.Referrers(ctx, r, img.Descriptor.Digest, ""); return err }},
+		{"Referrers", func(ctx context.Context, r string) error {
+			_, err := reg.Referrers(ctx, r, img.Descriptor.Digest, "")
+			return err
+		}},
 		{"SetRepositoryPolicy", func(ctx context.Context, r string) error { return reg.SetRepositoryPolicy(ctx, r, "{}", true) }},
 		{"GetRepositoryPolicy", func(ctx context.Context, r string) error { _, err := reg.GetRepositoryPolicy(ctx, r); return err }},
 		{"DeleteRepositoryPolicy", func(ctx context.Context, r string) error { return reg.DeleteRepositoryPolicy(ctx, r) }},
