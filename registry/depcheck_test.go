@@ -19,6 +19,7 @@ func TestDependencies(t *testing.T) {
 		"github.com/berth-dev/berth/policy",
 		"github.com/berth-dev/berth/scan",
 		"github.com/berth-dev/berth/replication",
+		"github.com/berth-dev/berth/lifecycle",
 		"github.com/opencontainers/go-digest",
 		"github.com/opencontainers/image-spec/specs-go",
 	}

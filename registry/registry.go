@@ -27,6 +27,8 @@ type Registry struct {
 	uploadLocks sync.Map // id -> *sync.Mutex
 	// pulls remembers when each image's pull time was last written.
 	pulls sync.Map // repo + "@" + digest -> time.Time
+	// lifecycle holds lifecycle previews and serialises lifecycle runs.
+	lifecycle *lifecycleRegistryState
 }
 
 // New returns a Registry that stores everything in store. It validates the
@@ -56,7 +58,7 @@ func New(store storage.Storage, opts ...Option) (*Registry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{store: store, opts: o, log: log}, nil
+	return &Registry{store: store, opts: o, log: log, lifecycle: newLifecycleState()}, nil
 }
 
 // Storage returns the registry's storage.

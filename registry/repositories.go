@@ -79,7 +79,15 @@ func (r *Registry) DescribeRepository(ctx context.Context, name string) (Reposit
 	if err := r.begin(ctx, policy.ActionDescribeRepositories, name, ""); err != nil {
 		return Repository{}, err
 	}
-	return r.getRepo(ctx, name)
+	repo, err := r.getRepo(ctx, name)
+	return describeRepo(repo), err
+}
+
+// describeRepo is what DescribeRepositories shows: as in ECR, not the
+// lifecycle policy, which needs ecr:GetLifecyclePolicy.
+func describeRepo(repo Repository) Repository {
+	repo.LifecyclePolicy = ""
+	return repo
 }
 
 func (r *Registry) getRepo(ctx context.Context, name string) (Repository, error) {
@@ -152,7 +160,7 @@ func (r *Registry) DescribeRepositories(ctx context.Context, in DescribeReposito
 			out.NextToken = encodeToken(out.Repositories[n-1].Name)
 			return storage.SkipAll
 		}
-		out.Repositories = append(out.Repositories, repo)
+		out.Repositories = append(out.Repositories, describeRepo(repo))
 		return nil
 	})
 	if err != nil {
@@ -210,7 +218,7 @@ func (r *Registry) DeleteRepository(ctx context.Context, name string, force bool
 	}
 	r.dropRepositoryPolicy(ctx, name)
 	r.emit(ctx, Event{Kind: EventRepositoryDeleted, Repository: name})
-	return repo, nil
+	return describeRepo(repo), nil
 }
 
 // PutImageTagMutability sets a repository's tag mutability.

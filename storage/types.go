@@ -30,6 +30,16 @@ type Repository struct {
 	ResourceTags map[string]string `json:"resourceTags,omitempty"`
 	// ScanOnPush asks for a vulnerability scan of each pushed image.
 	ScanOnPush bool `json:"scanOnPush,omitempty"`
+	// LifecyclePolicy is the repository's lifecycle policy text in ECR's
+	// JSON grammar, exactly as put, or empty for none. The registry
+	// validates it (package lifecycle) before storing it.
+	LifecyclePolicy string `json:"lifecyclePolicy,omitempty"`
+	// LifecyclePolicyUpdatedAt is when LifecyclePolicy was last put; zero
+	// without a policy.
+	LifecyclePolicyUpdatedAt time.Time `json:"lifecyclePolicyUpdatedAt,omitzero"`
+	// LastEvaluatedAt is when the lifecycle runner last applied the policy
+	// to the repository (ECR's lastEvaluatedAt); zero if never.
+	LastEvaluatedAt time.Time `json:"lastEvaluatedAt,omitzero"`
 }
 
 // Manifest is the stored record of a manifest in a repository: the exact
