@@ -140,17 +140,19 @@ type document struct {
 // principal that is not named by ARN ("*", accounts, NotPrincipal) to the
 // Rego policies, which also check resources and conditions.
 type compiledStatement struct {
-	term    *ast.Term
-	actions actionSet // the known actions its Action or NotAction covers
-	unknown bool      // it may cover actions outside knownActions
-	s       Statement // for matching unknown actions
-	arns    []string  // indexARNs(s)
+	term     *ast.Term
+	actions  actionSet // the known actions its Action or NotAction covers
+	unknown  bool      // it may cover actions outside knownActions
+	s        Statement // for matching unknown actions
+	arns     []string  // indexARNs(s)
+	usesTime bool      // statementUsesTime(s): its decision may depend on the time
 }
 
 // candidates appends to dst the statements of list whose action elements
 // cover action (lower-cased, with its index in knownActions or -1) and that
-// may apply to a principal with the given ARNs.
-func candidates(dst []*ast.Term, list []compiledStatement, action string, idx int, arns []string) []*ast.Term {
+// may apply to a principal with the given ARNs. It sets *usesTime if one
+// of them may depend on the time.
+func candidates(dst []*ast.Term, list []compiledStatement, action string, idx int, arns []string, usesTime *bool) []*ast.Term {
 	for i := range list {
 		cs := &list[i]
 		if idx >= 0 {
@@ -163,6 +165,7 @@ func candidates(dst []*ast.Term, list []compiledStatement, action string, idx in
 		if cs.arns != nil && !slices.ContainsFunc(arns, func(a string) bool { return slices.Contains(cs.arns, a) }) {
 			continue
 		}
+		*usesTime = *usesTime || cs.usesTime
 		dst = append(dst, cs.term)
 	}
 	return dst
@@ -212,7 +215,7 @@ func compileDocument(d *Document, k policyKind, source, text string) (*document,
 			if err != nil {
 				return nil, err
 			}
-			cs := compiledStatement{term: ast.NewTerm(v), unknown: mayCoverUnknownAction(s), s: s, arns: indexARNs(s)}
+			cs := compiledStatement{term: ast.NewTerm(v), unknown: mayCoverUnknownAction(s), s: s, arns: indexARNs(s), usesTime: statementUsesTime(s)}
 			for i, a := range knownActions {
 				if statementCoversAction(s, a) {
 					cs.actions.add(i)

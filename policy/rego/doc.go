@@ -195,10 +195,68 @@
 //
 // # Performance
 //
-// Authorize builds the input directly as an OPA AST value and evaluates the
-// query prepared in New; nothing is cached between requests except compiled
-// glob patterns. Statement selection by action and principal keeps the
-// evaluation cost independent of the number of repository policies.
-// BenchmarkAuthorize measures a manifest pull under 20 repository policies,
-// identity policies, a registry policy and a custom module.
+// Authorize builds the input directly as an OPA AST value (the compiled
+// statements are AST values built when a policy is set; only the
+// request-specific part is built per call) and evaluates the query
+// prepared in New, without tracing, metrics or print. Statement selection
+// by action and principal keeps the evaluation cost independent of the
+// number of repository policies. IpAddress and NotIpAddress conditions
+// call berth.ip_in, a built-in function written in Go and registered with
+// OPA for the embedded policies: it returns exactly what
+// count(net.cidr_contains_matches(cidrs, v)) > 0 would (false for OPA's
+// errors), deciding the usual case (v an address) without OPA's per-call
+// parsing and result sets, and leaving the rest to OPA's built-in; the
+// condition logic stays in Rego.
+//
+// Decisions are cached per policy set: Options.DecisionCacheSize
+// (default DefaultDecisionCacheSize; negative disables the cache) bounds
+// the number of entries. A cached decision is returned only when
+// evaluating again must give the same decision:
+//
+//   - The key holds everything in the input but the time: whether there is
+//     a principal, its ID, Name, Groups (in order) and Attributes, Version,
+//     Action, Repository, Reference and SourceIP exactly as given, and the
+//     repository's resource tags (ResourceTags is called before the
+//     lookup). Every other input field (principalArn(s), resource, account,
+//     the context keys other than aws:CurrentTime and aws:EpochTime, and
+//     the candidate statements) is computed from these, the Authorizer's
+//     fixed settings and the policy set.
+//   - The cache belongs to the snapshot (policy set, modules and prepared
+//     query) it was filled with: every change, and SetModules, swaps in a
+//     new snapshot with a new, empty cache in the same atomic store, so a
+//     decision made under old policies is never returned under new ones.
+//   - Decisions that may depend on the time are not cached. A statement
+//     may if it has a Date operator or names aws:CurrentTime or
+//     aws:EpochTime as a condition key or anywhere in a resource or
+//     condition value (as a policy variable); a request whose candidate
+//     statements include one is evaluated and not cached (the candidates
+//     are a function of the key and the policy set). Custom modules may if
+//     they refer to input.time, input.context, the input as a whole or a
+//     computed input field, or call a nondeterministic built-in function
+//     (time.now_ns, http.send, rand.intn, ...) or one that reads the clock
+//     (io.jwt.decode_verify, crypto.x509.parse_and_verify_certificates);
+//     this is checked on the compiled modules, and if any may, the
+//     snapshot has no cache at all.
+//   - Errors (a conflict in a custom module, a ResourceTags error) are
+//     never cached, and a cancelled context fails the call even on a hit.
+//     Callers get a copy of the cached Reasons.
+//
+// Each of 16 shards keeps two generations of at most DecisionCacheSize/16
+// entries (a hit in the older moves the entry to the newer) and drops the
+// older when the newer fills: the cache holds the recently used decisions,
+// at most 2×DecisionCacheSize of them.
+//
+// BenchmarkAuthorize measures one manifest pull, uncached, under 20
+// repository policies, identity policies, a registry policy and a custom
+// module. BenchmarkAuthorize1000 measures 8,192 distinct requests spread
+// over 1,000 repository policies of four shapes (see bench_test.go) and
+// reports per-call p50 and p99 latencies, serially, with GOMAXPROCS and
+// with 16×GOMAXPROCS callers, with the cache disabled ("uncached") and
+// enabled ("cached": each distinct request misses once). On a shared
+// 2-core AMD EPYC (go test -run '^$' -bench Authorize1000 -benchtime 4s
+// ./policy/rego/), uncached decisions take about 40-50 µs at the median
+// and 180-270 µs at p99, where garbage collection and the machine's other
+// tenants dominate (OPA's floor for a trivial query, BenchmarkOPAFloor, is
+// 7 µs there); with the cache, about 0.8 µs at the median and 3.5-4 µs at
+// p99 once the misses are under 1% of the calls.
 package rego

@@ -246,7 +246,7 @@ func (a *Authorizer) SetModules(ctx context.Context, modules map[string]string) 
 	if st.modules == nil {
 		st.modules = map[string]string{}
 	}
-	a.snap.Store(&snapshot{st: st, q: q})
+	a.snap.Store(a.newSnapshot(st, q))
 	a.logger.LogAttrs(ctx, slog.LevelInfo, "custom modules set", slog.Any("modules", sortedKeys(modules)))
 	return nil
 }
@@ -263,7 +263,7 @@ func (a *Authorizer) change(ctx context.Context, mutate func(*state) error, chec
 	if err := mutate(st); err != nil {
 		return err
 	}
-	next := &snapshot{st: st, q: cur.q}
+	next := a.newSnapshot(st, cur.q)
 	if check != nil {
 		if err := check(next); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	opa "github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown/cache"
 
@@ -118,6 +119,12 @@ type Options struct {
 	// resource, decision ("allow" or "deny") and reasons. The default is
 	// false.
 	LogDecisions bool
+
+	// DecisionCacheSize sizes the cache of decisions made with the policy
+	// set in force, which holds at most 2×DecisionCacheSize decisions (see
+	// Performance in the package documentation). The default (0) is
+	// DefaultDecisionCacheSize; a negative value disables the cache.
+	DecisionCacheSize int
 }
 
 // Authorizer is a policy.Authorizer that evaluates IAM policy documents and
@@ -132,6 +139,8 @@ type Authorizer struct {
 	store          Store
 	accountTerm    *ast.Term
 
+	decisionCacheSize int // <= 0: no decision cache
+
 	// snap is the policy set in force. It is replaced, never modified:
 	// every evaluation sees one consistent set of policies and modules.
 	snap atomic.Pointer[snapshot]
@@ -143,6 +152,19 @@ type Authorizer struct {
 type snapshot struct {
 	st *state
 	q  *prepared
+	// dc caches the decisions made with this snapshot; nil if caching is
+	// disabled or the custom modules may depend on the time.
+	dc *decisionCache
+}
+
+// newSnapshot returns a snapshot of st and q with a new, empty decision
+// cache: a cache never outlives the policies its decisions were made with.
+func (a *Authorizer) newSnapshot(st *state, q *prepared) *snapshot {
+	s := &snapshot{st: st, q: q}
+	if q.cacheable {
+		s.dc = newDecisionCache(a.decisionCacheSize)
+	}
+	return s
 }
 
 // state holds the compiled documents and the custom modules. Changes copy
@@ -168,6 +190,8 @@ type prepared struct {
 	// cache holds compiled glob patterns for this query, so that
 	// evaluations don't contend on OPA's small global glob cache.
 	cache cache.InterQueryValueCache
+	// cacheable is modulesCacheable for the custom modules.
+	cacheable bool
 }
 
 var _ policy.Authorizer = (*Authorizer)(nil)
@@ -185,6 +209,12 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 		logger:         opts.Logger,
 		logDecisions:   opts.LogDecisions,
 		store:          opts.Store,
+	}
+	switch {
+	case opts.DecisionCacheSize == 0:
+		a.decisionCacheSize = DefaultDecisionCacheSize
+	case opts.DecisionCacheSize > 0:
+		a.decisionCacheSize = opts.DecisionCacheSize
 	}
 	if a.registryID == "" {
 		a.registryID = DefaultRegistryID
@@ -259,7 +289,7 @@ func New(ctx context.Context, opts Options) (*Authorizer, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.snap.Store(&snapshot{st: st, q: q})
+	a.snap.Store(a.newSnapshot(st, q))
 
 	for _, key := range sortedKeys(puts) {
 		if err := a.store.Put(ctx, key, puts[key]); err != nil {
@@ -447,7 +477,7 @@ func (a *Authorizer) compileModules(custom map[string]string) (*ast.Compiler, er
 		}
 		mods[name] = m
 	}
-	c := ast.NewCompiler()
+	c := ast.NewCompiler().WithBuiltins(map[string]*ast.Builtin{ipInBuiltin.Name: ipInBuiltin})
 	c.Compile(mods)
 	if c.Failed() {
 		return nil, regoErr("modules", c.Errors)
@@ -489,13 +519,14 @@ func (a *Authorizer) prepare(ctx context.Context, custom map[string]string) (*pr
 	if err != nil {
 		return nil, err
 	}
-	pq, err := opa.New(opa.Query(DecisionQuery), opa.Compiler(c)).PrepareForEval(ctx)
+	pq, err := opa.New(opa.Query(DecisionQuery), opa.Compiler(c), ipInFunction).PrepareForEval(ctx)
 	if err != nil {
 		return nil, regoErr("modules", err)
 	}
 	n := 4096
 	return &prepared{
-		pq: pq,
+		pq:        pq,
+		cacheable: modulesCacheable(c),
 		cache: cache.NewInterQueryValueCache(ctx, &cache.Config{
 			InterQueryBuiltinValueCache: cache.InterQueryBuiltinValueCacheConfig{MaxNumEntries: &n},
 		}),
@@ -532,11 +563,37 @@ func (a *Authorizer) Authorize(ctx context.Context, in policy.Input) (policy.Dec
 }
 
 func (a *Authorizer) authorize(ctx context.Context, snap *snapshot, in policy.Input) (policy.Decision, error) {
-	input, err := a.input(ctx, snap.st, in)
-	if err != nil {
-		return policy.Decision{}, err
+	var tags map[string]string
+	if in.Repository != "" && a.resourceTags != nil {
+		var err error
+		if tags, err = a.resourceTags(ctx, in.Repository); err != nil {
+			return policy.Decision{}, fmt.Errorf("rego: tags of %q: %w", in.Repository, err)
+		}
 	}
-	rs, err := snap.q.pq.Eval(ctx, opa.EvalParsedInput(input), opa.EvalInterQueryBuiltinValueCache(snap.q.cache))
+	var key string
+	if snap.dc != nil {
+		key = decisionKey(in, tags)
+		if d, ok := snap.dc.get(key); ok {
+			if err := ctx.Err(); err != nil {
+				// As an evaluation would.
+				return policy.Decision{}, fmt.Errorf("rego: evaluate %s: %w", DecisionQuery, err)
+			}
+			return d, nil
+		}
+	}
+	input, usesTime := a.input(snap.st, in, tags)
+	d, err := a.evaluate(ctx, snap, in, input)
+	if err == nil && snap.dc != nil && !usesTime {
+		snap.dc.put(key, d)
+	}
+	return d, err
+}
+
+// evaluate evaluates the decision query for input, built from in.
+func (a *Authorizer) evaluate(ctx context.Context, snap *snapshot, in policy.Input, input ast.Object) (policy.Decision, error) {
+	rs, err := snap.q.pq.Eval(ctx, opa.EvalParsedInput(input), opa.EvalInterQueryBuiltinValueCache(snap.q.cache),
+		opa.EvalMetrics(metrics.NoOp())) // OPA would otherwise allocate metrics per call
+
 	if err != nil {
 		return policy.Decision{}, fmt.Errorf("rego: evaluate %s: %w", DecisionQuery, err)
 	}
@@ -611,7 +668,9 @@ func (a *Authorizer) RepositoryARN(repo string) string {
 // identity policies attached to the principal's ARNs and "*", of the
 // repository's policy and of the registry policy, whose Action or
 // NotAction covers the action.
-func (a *Authorizer) input(ctx context.Context, st *state, in policy.Input) (ast.Object, error) {
+//
+// It also reports whether one of the statements may depend on the time.
+func (a *Authorizer) input(st *state, in policy.Input, tags map[string]string) (_ ast.Object, usesTime bool) {
 	t := in.Time
 	if t.IsZero() {
 		t = time.Now()
@@ -620,21 +679,27 @@ func (a *Authorizer) input(ctx context.Context, st *state, in policy.Input) (ast
 	now := ast.StringTerm(t.Format(time.RFC3339Nano))
 	action, actionIdx := actionKey(in.Action)
 	ipStr, ipOK := normalizeIP(in.SourceIP)
-	ip := ast.StringTerm(ipStr)
+	ip := stringTerm(ipStr)
 
-	ctxObj := ast.NewObject(
+	// The context's items, made into an object once they are all known.
+	nctx := 3 + 2*len(tags)
+	if in.Principal != nil {
+		nctx += 5 + len(in.Principal.Attributes)
+	}
+	ctxItems := make([][2]*ast.Term, 0, nctx)
+	ctxItems = append(ctxItems,
 		ast.Item(kAwsCurrenttime, now),
 		ast.Item(kAwsEpochtime, ast.IntNumberTerm(int(t.Unix()))),
 	)
 	if ipOK {
-		ctxObj.Insert(kAwsSourceip, ip)
+		ctxItems = append(ctxItems, ast.Item(kAwsSourceip, ip))
 	}
 
 	var allow, deny []*ast.Term
 	var arnStrings []string // the caller's ARNs: user, then groups and roles
 	add := func(d *document) {
-		allow = candidates(allow, d.allow, action, actionIdx, arnStrings)
-		deny = candidates(deny, d.deny, action, actionIdx, arnStrings)
+		allow = candidates(allow, d.allow, action, actionIdx, arnStrings, &usesTime)
+		deny = candidates(deny, d.deny, action, actionIdx, arnStrings, &usesTime)
 	}
 
 	var principal, principalARN *ast.Term
@@ -664,7 +729,7 @@ func (a *Authorizer) input(ctx context.Context, st *state, in policy.Input) (ast
 		for k, v := range p.Attributes {
 			vt := ast.StringTerm(v)
 			attrs.Insert(ast.StringTerm(k), vt)
-			ctxObj.Insert(ast.StringTerm("aws:principaltag/"+strings.ToLower(k)), vt)
+			ctxItems = append(ctxItems, ast.Item(ast.StringTerm("aws:principaltag/"+strings.ToLower(k)), vt))
 		}
 		id := ast.StringTerm(p.ID)
 		name := ast.StringTerm(p.Name)
@@ -678,27 +743,24 @@ func (a *Authorizer) input(ctx context.Context, st *state, in policy.Input) (ast
 			ast.Item(kGroups, ast.ArrayTerm(groups...)),
 			ast.Item(kAttributes, ast.NewTerm(attrs)),
 		)
-		ctxObj.Insert(kAwsPrincipalarn, principalARN)
-		ctxObj.Insert(kAwsUsername, username)
-		ctxObj.Insert(kAwsUserid, id)
-		ctxObj.Insert(kAwsPrincipalaccount, a.accountTerm)
-		ctxObj.Insert(kAwsPrincipaltype, valUser)
+		ctxItems = append(ctxItems,
+			ast.Item(kAwsPrincipalarn, principalARN),
+			ast.Item(kAwsUsername, username),
+			ast.Item(kAwsUserid, id),
+			ast.Item(kAwsPrincipalaccount, a.accountTerm),
+			ast.Item(kAwsPrincipaltype, valUser),
+		)
 	}
 	if in.Repository != "" {
 		if d := st.repositories[in.Repository]; d != nil {
 			add(d)
 		}
-		if a.resourceTags != nil {
-			tags, err := a.resourceTags(ctx, in.Repository)
-			if err != nil {
-				return nil, fmt.Errorf("rego: tags of %q: %w", in.Repository, err)
-			}
-			for k, v := range tags {
-				vt := ast.StringTerm(v)
-				lk := strings.ToLower(k)
-				ctxObj.Insert(ast.StringTerm("ecr:resourcetag/"+lk), vt)
-				ctxObj.Insert(ast.StringTerm("aws:resourcetag/"+lk), vt)
-			}
+		for k, v := range tags {
+			vt := ast.StringTerm(v)
+			lk := strings.ToLower(k)
+			ctxItems = append(ctxItems,
+				ast.Item(ast.StringTerm("ecr:resourcetag/"+lk), vt),
+				ast.Item(ast.StringTerm("aws:resourcetag/"+lk), vt))
 		}
 	}
 	if st.registry != nil {
@@ -713,16 +775,16 @@ func (a *Authorizer) input(ctx context.Context, st *state, in policy.Input) (ast
 	}
 	items := make([][2]*ast.Term, 0, 14)
 	items = append(items,
-		ast.Item(kVersion, ast.IntNumberTerm(in.Version)),
+		ast.Item(kVersion, ast.InternedTerm(in.Version)),
 		ast.Item(kAction, actionTerm),
-		ast.Item(kRepository, ast.StringTerm(in.Repository)),
-		ast.Item(kReference, ast.StringTerm(in.Reference)),
+		ast.Item(kRepository, stringTerm(in.Repository)),
+		ast.Item(kReference, stringTerm(in.Reference)),
 		ast.Item(kSourceip, ip),
 		ast.Item(kTime, now),
 		ast.Item(kResource, ast.StringTerm(a.RepositoryARN(in.Repository))),
 		ast.Item(kAccount, a.accountTerm),
 		ast.Item(kPrincipalarns, ast.ArrayTerm(arns...)),
-		ast.Item(kContext, ast.NewTerm(ctxObj)),
+		ast.Item(kContext, ast.ObjectTerm(ctxItems...)),
 		ast.Item(kStatements, ast.ObjectTerm(
 			ast.Item(kAllow, ast.ArrayTerm(allow...)),
 			ast.Item(kDeny, ast.ArrayTerm(deny...)),
@@ -731,7 +793,15 @@ func (a *Authorizer) input(ctx context.Context, st *state, in policy.Input) (ast
 	if principal != nil {
 		items = append(items, ast.Item(kPrincipal, principal), ast.Item(kPrincipalarn, principalARN))
 	}
-	return ast.NewObject(items...), nil
+	return ast.NewObject(items...), usesTime
+}
+
+// stringTerm is ast.StringTerm(s), without allocating for "".
+func stringTerm(s string) *ast.Term {
+	if s == "" {
+		return ast.InternedEmptyString
+	}
+	return ast.StringTerm(s)
 }
 
 // Input keys, allocated once: terms are immutable and may be shared.

@@ -1,4 +1,4 @@
-package rego_test
+package rego
 
 import (
 	"context"
@@ -30,7 +30,8 @@ func TestRegoUnitTests(t *testing.T) {
 		}
 		modules[f] = m
 	}
-	ch, err := tester.NewRunner().SetModules(modules).RunTests(context.Background(), nil)
+	ch, err := tester.NewRunner().SetModules(modules).
+		AddCustomBuiltins([]*tester.Builtin{{Decl: ipInBuiltin, Func: ipInFunction}}).RunTests(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

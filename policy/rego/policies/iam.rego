@@ -188,8 +188,8 @@ str(v) := sprintf("%v", [v]) if not is_string(v)
 # IAM defines as false for positive operators and true for negated ones,
 # ...IfExists, ForAllValues and Null "true".
 cond_ok(_, c) if {
-	not input.context[c.key]
 	c.absent == true
+	not input.context[c.key]
 }
 
 # Null "false" holds for any present key.
@@ -222,9 +222,12 @@ cond_ok("imatch", c) if {
 	not in_set(c.vals[0], lower(str(v)))
 }
 
+# berth.ip_in(cidrs, v) is a Go builtin, equivalent to
+# count(net.cidr_contains_matches(cidrs, v)) > 0 with false for errors,
+# that spares the parsing and result sets of OPA's builtin.
 cond_ok("ip", c) if {
 	v := input.context[c.key]
-	ip_in(c.vals, v) != c.neg
+	berth.ip_in(c.vals, v) != c.neg
 }
 
 cond_ok("bool", c) if {
@@ -289,10 +292,6 @@ cond_ok("date_ge", c) if {
 	some x in c.vals
 	t >= x
 }
-
-default ip_in(_, _) := false
-
-ip_in(cidrs, v) if count(net.cidr_contains_matches(cidrs, v)) > 0
 
 default num_in(_, _) := false
 
