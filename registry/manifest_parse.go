@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -65,12 +64,8 @@ func ParseManifest(contentType string, payload []byte) (*ParsedManifest, error) 
 		return nil, fmt.Errorf("docker schema 1 manifests are not supported, push schema 2 or OCI: %w", ErrManifestInvalid)
 	}
 	var doc manifestDoc
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	if err := dec.Decode(&doc); err != nil {
+	if err := json.Unmarshal(payload, &doc); err != nil {
 		return nil, fmt.Errorf("manifest is not valid JSON: %v: %w", err, ErrManifestInvalid)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("manifest has trailing data: %w", ErrManifestInvalid)
 	}
 	if doc.SchemaVersion != nil && *doc.SchemaVersion == 1 || len(doc.FSLayers) > 0 {
 		return nil, fmt.Errorf("docker schema 1 manifests are not supported, push schema 2 or OCI: %w", ErrManifestInvalid)
@@ -149,8 +144,10 @@ func validateDescriptor(field string, d ocispec.Descriptor) error {
 	if d.MediaType == "" {
 		return fmt.Errorf("%s: descriptor has no mediaType: %w", field, ErrManifestInvalid)
 	}
-	if _, err := ParseDigest(string(d.Digest)); err != nil {
-		return fmt.Errorf("%s: %v: %w", field, err, ErrManifestInvalid)
+	if !canonicalDigest(d.Digest) {
+		if _, err := ParseDigest(string(d.Digest)); err != nil {
+			return fmt.Errorf("%s: %v: %w", field, err, ErrManifestInvalid)
+		}
 	}
 	if d.Size < 0 {
 		return fmt.Errorf("%s: negative size: %w", field, ErrManifestInvalid)
@@ -164,6 +161,32 @@ func validateDescriptor(field string, d ocispec.Descriptor) error {
 		}
 	}
 	return nil
+}
+
+// canonicalDigest reports whether d is a sha256 or sha512 digest in
+// canonical form (lowercase hex of the right length), which ParseDigest
+// accepts, without ParseDigest's regular expressions. Other strings may
+// still be valid (ParseDigest decides).
+func canonicalDigest(d digest.Digest) bool {
+	s := string(d)
+	var hexLen int
+	switch {
+	case strings.HasPrefix(s, "sha256:"):
+		s, hexLen = s[len("sha256:"):], 64
+	case strings.HasPrefix(s, "sha512:"):
+		s, hexLen = s[len("sha512:"):], 128
+	default:
+		return false
+	}
+	if len(s) != hexLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // requiredBlobs returns the blobs an image manifest needs in its repository:

@@ -247,11 +247,13 @@ func describe(m storage.Manifest) ocispec.Descriptor {
 // image) and records the pull. The error wraps ErrManifestUnknown,
 // ErrNameUnknown, ErrTagInvalid or ErrDigestInvalid.
 func (r *Registry) GetImage(ctx context.Context, repo, reference string) (Image, error) {
-	img, rec, err := r.getImage(ctx, repo, reference)
+	img, rec, err := r.getImage(ctx, repo, reference, true)
 	if err != nil {
 		return Image{}, err
 	}
-	img.Manifest = rec.Payload
+	// The payload may be the store's cached copy (ManifestResolver);
+	// the caller owns what it gets.
+	img.Manifest = bytes.Clone(rec.Payload)
 	r.recordPull(ctx, repo, rec.Digest)
 	return img, nil
 }
@@ -259,11 +261,15 @@ func (r *Registry) GetImage(ctx context.Context, repo, reference string) (Image,
 // StatImage is GetImage without the manifest bytes and without recording a
 // pull (an HTTP HEAD).
 func (r *Registry) StatImage(ctx context.Context, repo, reference string) (Image, error) {
-	img, _, err := r.getImage(ctx, repo, reference)
+	img, _, err := r.getImage(ctx, repo, reference, false)
 	return img, err
 }
 
-func (r *Registry) getImage(ctx context.Context, repo, reference string) (Image, storage.Manifest, error) {
+// getImage reads a manifest by reference, with its payload if payload is
+// set. Through storage.ManifestResolver, when the store has it, that is one
+// call (often a cache hit); otherwise ResolveTag and GetManifest. The
+// record may share memory with the store: callers copy what they hand out.
+func (r *Registry) getImage(ctx context.Context, repo, reference string, payload bool) (Image, storage.Manifest, error) {
 	if err := r.begin(ctx, policy.ActionBatchGetImage, repo, reference); err != nil {
 		return Image{}, storage.Manifest{}, err
 	}
@@ -271,11 +277,16 @@ func (r *Registry) getImage(ctx context.Context, repo, reference string) (Image,
 	if err != nil {
 		return Image{}, storage.Manifest{}, err
 	}
-	dgst, err := r.resolve(ctx, repo, ref)
-	if err != nil {
-		return Image{}, storage.Manifest{}, err
+	var rec storage.Manifest
+	if mr, ok := r.store.(storage.ManifestResolver); ok {
+		rec, err = mr.ResolveManifest(ctx, repo, ref.Tag, ref.Digest, payload)
+	} else {
+		var dgst digest.Digest
+		if dgst, err = r.resolve(ctx, repo, ref); err != nil {
+			return Image{}, storage.Manifest{}, err
+		}
+		rec, err = r.store.GetManifest(ctx, repo, dgst)
 	}
-	rec, err := r.store.GetManifest(ctx, repo, dgst)
 	if err != nil {
 		return Image{}, storage.Manifest{}, r.manifestErr(ctx, repo, ref, err)
 	}

@@ -21,8 +21,11 @@ const (
 	// DefaultPullRecordInterval is how often at most a pull of the same
 	// image is written to storage.
 	DefaultPullRecordInterval = time.Hour
-	// DefaultMaxPageSize caps n in listings.
-	DefaultMaxPageSize = 1000
+	// DefaultMaxPageSize caps n in listings, and is the page size of a
+	// listing without n: 10,000 names, so that most repositories list
+	// their tags in one request. A page is then at most about 1.3 MB of
+	// JSON for tags (128 bytes at most each), 2.6 MB for a catalog page.
+	DefaultMaxPageSize = 10000
 )
 
 type options struct {

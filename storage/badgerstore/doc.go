@@ -5,7 +5,8 @@
 // A Store is built by New from Options{Dir} and released by Close. It is
 // safe for concurrent use and starts no goroutines beyond badger's own.
 // Value-log garbage collection is the embedder's job: call CollectGarbage
-// periodically. The Store also implements the storage.BlobWalker extension.
+// periodically. The Store also implements the storage.BlobWalker and
+// storage.ManifestResolver extensions.
 //
 // # Layout
 //
@@ -29,15 +30,18 @@
 // scan of repository "a" never meets keys of "a/b" or "a-b", and every
 // listing comes out of the LSM already in lexical byte order:
 //
-//	berth/schema                          "1": the key-layout version; New
-//	│                                     refuses a database with another
+//	berth/schema                          "2": the layout version; New
+//	│                                     refuses a database with another,
+//	│                                     and upgrades "1" (see below)
 //	v1/                                   every key of layout version 1
 //	├── repo/<name>                       Repository JSON. Repositories are
 //	│                                     records, not implied by other keys;
 //	│                                     WalkRepositories scans this prefix.
-//	├── m/<repo>␀<digest>                 Manifest JSON without payload:
-//	│                                     what listings, referrers and a
-//	│                                     garbage collector read.
+//	├── m/<repo>␀<digest>                 Manifest record without payload,
+//	│                                     binary (record.go; JSON before
+//	│                                     version 2): what listings,
+//	│                                     referrers and a garbage collector
+//	│                                     read.
 //	├── mp/<repo>␀<digest>                the manifest payload, apart so that
 //	│                                     listings never load it; small
 //	│                                     payloads sit inline in the LSM.
@@ -57,8 +61,12 @@
 //	│                                     manifest.
 //	└── upload/<id>                       Upload JSON (offset, hash state).
 //
-// A new layout version gets a new top-level prefix and a migration; the
-// schema key says which one a database holds.
+// A new key layout gets a new top-level prefix and a migration; the schema
+// key says which one a database holds. Version 2 keeps the keys of version
+// 1 and writes manifest records in a binary form instead of JSON. It reads
+// both, so New stamps a version 1 database as version 2 in place, and a
+// release that only knows version 1 then refuses it instead of misreading
+// binary records.
 //
 // # Crash safety
 //
@@ -127,7 +135,11 @@
 // concurrent metadata writes (pushes, tag moves, links, upload state,
 // RecordPull) itself: one of the waiting callers runs up to 128 of them
 // one after another in a single transaction and commits it once, then
-// hands over to the next caller; no goroutine is started for it. Each
+// hands over to the next caller; no goroutine is started for it. Under
+// steady concurrent load the leader may first wait briefly (at most half
+// its last commit, and 500µs) for the queue to hold half as many writes
+// as the last two groups, so that groups do not alternate between one
+// write and all the others; a lone writer never waits. Each
 // write sees the writes before it, so a group is equivalent to running
 // them serially, and writes in one group never conflict (sixteen pushes
 // moving "latest" apply in turn instead of retrying). A write that fails
@@ -135,6 +147,27 @@
 // own, so one caller's error never affects another's. DeleteRepository,
 // and groups that conflict with it, use plain transactions with bounded
 // retries on badger.ErrConflict.
+//
+// # Read cache
+//
+// A bounded in-memory LRU cache (Options.CacheSize, DefaultCacheSize = 16
+// MiB: thousands of manifests of a few KiB, and a quarter of it for tag
+// lists) holds what reads need most: tag → digest, manifest records with
+// their payloads, repository records, blob links, and whole tag lists of
+// repositories (up to about 20 thousand tags). A hot pull (ResolveManifest,
+// GetManifest, ResolveTag, GetRepository) then opens no badger
+// transaction, PutManifest skips reading links and repositories it finds
+// cached, and a repeated full tag listing is served without iterating.
+//
+// The cache is exact: it never serves a moved or deleted tag, a deleted
+// manifest or an outdated record. Every write that changes or deletes a
+// cached key holds that key from before its transaction commits until
+// after, and a read fills the cache only if no hold started or ended on
+// the key's part of the cache since before its read transaction began
+// (cache.go explains why that suffices). It relies on badger's directory
+// lock: only this Store writes its database. A cache in each of several
+// processes sharing a store would need validation against the store
+// instead.
 //
 // # Contract details
 //
@@ -147,7 +180,10 @@
 //     WalkReferrers for an unknown repository, and from TagsOf for an
 //     unknown manifest;
 //   - reads a page of entries per read transaction and calls walk
-//     callbacks outside it, so callbacks may call the Store;
+//     callbacks outside it, so callbacks may call the Store; iterators do
+//     not prefetch values (records are small and inline in the LSM, and
+//     badger would start a goroutine per item);
+//   - returns times of manifest records in UTC;
 //   - returns storage.ErrNotFound from CommitUpload for an upload without
 //     data, and from reads given names that can never be stored;
 //   - leaves upload sessions of a deleted repository to expire (their

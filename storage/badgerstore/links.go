@@ -24,9 +24,17 @@ func (s *Store) LinkBlob(ctx context.Context, repo string, link storage.BlobLink
 	l := s.lockRepo(repo)
 	l.RLock()
 	defer l.RUnlock()
-	return s.write(ctx, func(txn *badger.Txn) error {
+	ck := linkCacheKey(repo, link.Digest)
+	gen := s.cache.hold(ck)
+	err := s.write(ctx, func(txn *badger.Txn) error {
 		return setLink(txn, repo, link)
 	})
+	if err != nil {
+		s.cache.release(ck)
+		return err
+	}
+	s.cache.releaseFill(ck, gen, newLinkEntry(repo, link))
+	return nil
 }
 
 // setLink stores a link after checking that the repository exists.
@@ -38,7 +46,7 @@ func setLink(txn *badger.Txn, repo string, link storage.BlobLink) error {
 }
 
 // GetBlobLink returns the link, or storage.ErrNotFound if the repository
-// cannot read the blob.
+// cannot read the blob. It is served from the read cache, or reads one key.
 func (s *Store) GetBlobLink(ctx context.Context, repo string, dgst digest.Digest) (storage.BlobLink, error) {
 	var link storage.BlobLink
 	if err := checkReadComponent("repository", repo); err != nil {
@@ -47,10 +55,21 @@ func (s *Store) GetBlobLink(ctx context.Context, repo string, dgst digest.Digest
 	if err := checkReadComponent("digest", string(dgst)); err != nil {
 		return link, err
 	}
+	if err := s.checkOpen(); err != nil {
+		return link, err
+	}
+	if e := s.cache.get(linkCacheKey(repo, dgst)); e != nil {
+		return e.link, nil
+	}
+	t := s.cache.ticket()
 	err := s.view(func(txn *badger.Txn) error {
 		return notFound(getJSON(txn, linkKey(repo, dgst), &link), "blob %s in repository %q", dgst, repo)
 	})
-	return link, err
+	if err != nil {
+		return storage.BlobLink{}, err
+	}
+	s.cache.add(&t, newLinkEntry(repo, link))
+	return link, nil
 }
 
 // UnlinkBlob removes the link. It returns storage.ErrNotFound if absent.
@@ -63,6 +82,9 @@ func (s *Store) UnlinkBlob(ctx context.Context, repo string, dgst digest.Digest)
 	if err := checkReadComponent("digest", string(dgst)); err != nil {
 		return err
 	}
+	ck := linkCacheKey(repo, dgst)
+	s.cache.hold(ck)
+	defer s.cache.release(ck)
 	return s.write(ctx, func(txn *badger.Txn) error {
 		k := linkKey(repo, dgst)
 		if _, err := txn.Get(k); err != nil {
@@ -80,7 +102,6 @@ func (s *Store) WalkBlobLinks(ctx context.Context, repo string, fn func(storage.
 	}
 	return walk(ctx, s, walkOptions[storage.BlobLink]{
 		prefix:   scope(pLink, repo),
-		values:   true,
 		precheck: repoExists(repo),
 		load: func(_ *badger.Txn, item *badger.Item) (storage.BlobLink, bool, error) {
 			var link storage.BlobLink

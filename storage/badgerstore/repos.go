@@ -33,16 +33,31 @@ func (s *Store) CreateRepository(ctx context.Context, repo storage.Repository) e
 	})
 }
 
-// GetRepository returns a repository record, or storage.ErrNotFound.
+// GetRepository returns a repository record, or storage.ErrNotFound. It is
+// served from the read cache, or reads one key.
 func (s *Store) GetRepository(ctx context.Context, name string) (storage.Repository, error) {
-	var r storage.Repository
 	if err := checkReadComponent("repository", name); err != nil {
-		return r, err
+		return storage.Repository{}, err
 	}
+	if err := s.checkOpen(); err != nil {
+		return storage.Repository{}, err
+	}
+	if e := s.cache.get(repoCacheKey(name)); e != nil {
+		return cloneRepository(*e.repo), nil
+	}
+	t := s.cache.ticket()
+	var r storage.Repository
 	err := s.view(func(txn *badger.Txn) error {
 		return notFound(getJSON(txn, repoKey(name), &r), "repository %q", name)
 	})
-	return r, err
+	if err != nil {
+		return storage.Repository{}, err
+	}
+	if s.cache != nil {
+		c := cloneRepository(r)
+		s.cache.add(&t, newRepoEntry(&c))
+	}
+	return r, nil
 }
 
 // UpdateRepository applies fn to the record inside a transaction and stores
@@ -54,6 +69,9 @@ func (s *Store) UpdateRepository(ctx context.Context, name string, fn func(*stor
 	if err := checkReadComponent("repository", name); err != nil {
 		return err
 	}
+	ck := repoCacheKey(name)
+	s.cache.hold(ck)
+	defer s.cache.release(ck)
 	return s.write(ctx, func(txn *badger.Txn) error {
 		k := repoKey(name)
 		var r storage.Repository
@@ -91,6 +109,8 @@ func (s *Store) DeleteRepository(ctx context.Context, name string, force bool) e
 	l := s.lockRepo(name)
 	l.Lock()
 	defer l.Unlock()
+	s.cache.holdRepo(name)
+	defer s.cache.releaseRepo(name)
 
 	limit := deleteBatch
 	for {
@@ -149,10 +169,10 @@ func deleteRepoBatch(txn *badger.Txn, name string, force bool, limit int) (bool,
 		var ms []storage.Manifest
 		cost := 0
 		prefix := scope(pManifest, name)
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix, PrefetchValues: true, PrefetchSize: 64})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
 		for it.Seek(prefix); it.ValidForPrefix(prefix) && cost < budget; it.Next() {
 			var m storage.Manifest
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &m) }); err != nil {
+			if err := it.Item().Value(func(v []byte) error { return decodeManifest(v, &m) }); err != nil {
 				it.Close()
 				return false, err
 			}
@@ -161,7 +181,7 @@ func deleteRepoBatch(txn *badger.Txn, name string, force bool, limit int) (bool,
 		}
 		it.Close()
 		for _, m := range ms {
-			if err := deleteManifestKeys(txn, name, &m); err != nil {
+			if err := deleteManifestKeys(txn, name, &m, nil); err != nil {
 				return false, err
 			}
 		}
@@ -193,7 +213,6 @@ func (s *Store) WalkRepositories(ctx context.Context, cursor string, fn func(sto
 	return walk(ctx, s, walkOptions[storage.Repository]{
 		prefix: prefix,
 		start:  after(prefix, cursor),
-		values: true,
 		load: func(_ *badger.Txn, item *badger.Item) (storage.Repository, bool, error) {
 			var r storage.Repository
 			err := item.Value(func(v []byte) error { return json.Unmarshal(v, &r) })

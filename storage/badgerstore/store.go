@@ -22,8 +22,9 @@ import (
 )
 
 var (
-	_ storage.Storage    = (*Store)(nil)
-	_ storage.BlobWalker = (*Store)(nil)
+	_ storage.Storage          = (*Store)(nil)
+	_ storage.BlobWalker       = (*Store)(nil)
+	_ storage.ManifestResolver = (*Store)(nil)
 )
 
 // Options configures a Store. The zero value of every field but Dir is a
@@ -43,6 +44,12 @@ type Options struct {
 	// then lose or tear recent writes. Use it for tests and caches only.
 	// The default is false: every write is durable when its call returns.
 	NoSync bool
+
+	// CacheSize bounds the in-memory read cache of tags, manifests (with
+	// their payloads), repository records, blob links and tag lists, in
+	// bytes; see the package documentation. The default, 0, means
+	// DefaultCacheSize (16 MiB); a negative value disables the cache.
+	CacheSize int64
 
 	// TuneBadger, if set, is called with the badger options the store
 	// chose (see the package documentation) and returns the options to
@@ -82,6 +89,10 @@ type Store struct {
 
 	// dirs caches directories known to exist durably under blobsDir.
 	dirs sync.Map
+
+	// cache holds hot tags, manifests and repository records (see
+	// cache.go); nil if disabled.
+	cache *cache
 }
 
 const (
@@ -90,8 +101,11 @@ const (
 	ingestDirName = "ingest"
 
 	// schemaKey holds the key-layout version; see the package docs.
+	// Version 2 is the key layout of version 1 with binary manifest
+	// records (record.go); a version 1 database is upgraded on open.
 	schemaKey     = "berth/schema"
-	schemaVersion = "1"
+	schemaVersion = "2"
+	schemaV1      = "1"
 )
 
 // New opens or creates a store under opts.Dir. It starts no goroutines of
@@ -109,6 +123,12 @@ func New(opts Options) (*Store, error) {
 		sync:      !opts.NoSync,
 		blobsDir:  filepath.Join(dir, blobsDirName),
 		ingestDir: filepath.Join(dir, ingestDirName),
+	}
+	switch {
+	case opts.CacheSize == 0:
+		s.cache = newCache(DefaultCacheSize)
+	case opts.CacheSize > 0:
+		s.cache = newCache(opts.CacheSize)
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -165,7 +185,10 @@ func badgerOptions(dir string, opts Options) badger.Options {
 }
 
 // checkSchema stamps a new database with the key-layout version and refuses
-// a database written with another one.
+// a database written with another one. A version 1 database is stamped
+// version 2: its keys are the same, and its JSON manifest records stay
+// readable, but from now on binary records are written, which a release
+// that only knows version 1 must refuse rather than misread.
 func (s *Store) checkSchema() error {
 	return s.db.Update(func(txn *badger.Txn) error {
 		item, err := txn.Get([]byte(schemaKey))
@@ -175,12 +198,17 @@ func (s *Store) checkSchema() error {
 		if err != nil {
 			return fmt.Errorf("badgerstore: read schema version: %w", err)
 		}
-		return item.Value(func(v []byte) error {
-			if string(v) != schemaVersion {
-				return fmt.Errorf("badgerstore: metadata has key layout version %q, want %q", v, schemaVersion)
-			}
+		var v string
+		if err := item.Value(func(b []byte) error { v = string(b); return nil }); err != nil {
+			return fmt.Errorf("badgerstore: read schema version: %w", err)
+		}
+		switch v {
+		case schemaVersion:
 			return nil
-		})
+		case schemaV1:
+			return txn.Set([]byte(schemaKey), []byte(schemaVersion))
+		}
+		return fmt.Errorf("badgerstore: metadata has key layout version %q, want %q", v, schemaVersion)
 	})
 }
 
@@ -195,6 +223,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.cache.clear()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("badgerstore: close: %w", err)
 	}

@@ -69,8 +69,6 @@ type walkOptions[T any] struct {
 	// prefix bounds the walk; start (at or after prefix) is where it
 	// begins.
 	prefix, start []byte
-	// values prefetches values; leave it false for key-only walks.
-	values bool
 	// precheck runs in the first page's transaction, before iterating
 	// (for example to check that the repository exists).
 	precheck func(*badger.Txn) error
@@ -105,11 +103,11 @@ func walk[T any](ctx context.Context, s *Store, o walkOptions[T], fn func(T) err
 					return err
 				}
 			}
-			it := txn.NewIterator(badger.IteratorOptions{
-				Prefix:         o.prefix,
-				PrefetchValues: o.values,
-				PrefetchSize:   64,
-			})
+			// No prefetching: badger would start a goroutine per
+			// item to copy values that the LSM holds inline anyway
+			// (every record is below ValueThreshold). load reads them
+			// with item.Value.
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: o.prefix})
 			defer it.Close()
 			n := 0
 			for it.Seek(seek); it.ValidForPrefix(o.prefix); it.Next() {

@@ -68,7 +68,9 @@ func (s *Store) CompleteUpload(ctx context.Context, id string, link storage.Blob
 	l := s.lockRepo(u.Repository)
 	l.RLock()
 	defer l.RUnlock()
-	return s.write(ctx, func(txn *badger.Txn) error {
+	ck := linkCacheKey(u.Repository, link.Digest)
+	gen := s.cache.hold(ck)
+	err = s.write(ctx, func(txn *badger.Txn) error {
 		k := uploadKey(id)
 		var cur storage.Upload
 		if err := getJSON(txn, k, &cur); err != nil {
@@ -85,13 +87,18 @@ func (s *Store) CompleteUpload(ctx context.Context, id string, link storage.Blob
 		}
 		return setLink(txn, cur.Repository, link)
 	})
+	if err != nil {
+		s.cache.release(ck)
+		return err
+	}
+	s.cache.releaseFill(ck, gen, newLinkEntry(u.Repository, link))
+	return nil
 }
 
 // WalkUploads calls fn for every upload session, in ID order.
 func (s *Store) WalkUploads(ctx context.Context, fn func(storage.Upload) error) error {
 	return walk(ctx, s, walkOptions[storage.Upload]{
 		prefix: []byte(pUpload),
-		values: true,
 		load: func(_ *badger.Txn, item *badger.Item) (storage.Upload, bool, error) {
 			var u storage.Upload
 			err := item.Value(func(v []byte) error { return json.Unmarshal(v, &u) })
