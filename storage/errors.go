@@ -24,6 +24,8 @@ var (
 	ErrNotEmpty = errors.New("not empty")
 	// ErrUnsupported: the backend does not implement an optional operation.
 	ErrUnsupported = errors.New("unsupported")
+	// ErrInvalidRecord: a RecordStore key or value is out of bounds.
+	ErrInvalidRecord = errors.New("invalid record")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("storage closed")
 )

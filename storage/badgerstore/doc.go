@@ -59,7 +59,9 @@
 //	│                                     blob is referenced, and by what, by
 //	│                                     scanning <blob>␀ instead of every
 //	│                                     manifest.
-//	└── upload/<id>                       Upload JSON (offset, hash state).
+//	├── upload/<id>                       Upload JSON (offset, hash state).
+//	└── rec/<key>                         storage.RecordStore values (registry
+//	                                      policy, scan configuration, reports).
 //
 // A new key layout gets a new top-level prefix and a migration; the schema
 // key says which one a database holds. Version 2 keeps the keys of version

@@ -42,6 +42,8 @@ type Store struct {
 
 	// closed is written with both locks held and read with either.
 	closed bool
+
+	recs records
 }
 
 // repoState is everything stored for one repository. Records in its maps

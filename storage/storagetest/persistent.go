@@ -58,6 +58,26 @@ var restartTests = []struct {
 	{"ResumeUpload", testRestartResumeUpload},
 	{"AbortUpload", testRestartAbortUpload},
 	{"DiscardBeyondOffset", testRestartDiscardBeyondOffset},
+	{"Records", testRestartRecords},
+}
+
+func testRestartRecords(t *testing.T, r *reopener) {
+	ctx := t.Context()
+	rs, ok := r.store().(storage.RecordStore)
+	if !ok {
+		t.Skip("store does not implement storage.RecordStore")
+	}
+	must(t, "PutRecord", rs.PutRecord(ctx, "policy/registry", []byte("kept")))
+	must(t, "PutRecord", rs.PutRecord(ctx, "gone", []byte("x")))
+	must(t, "DeleteRecord", rs.DeleteRecord(ctx, "gone"))
+	rs = r.reopen().(storage.RecordStore)
+	v, err := rs.GetRecord(ctx, "policy/registry")
+	must(t, "GetRecord after restart", err)
+	if string(v) != "kept" {
+		t.Fatalf("GetRecord after restart = %q", v)
+	}
+	_, err = rs.GetRecord(ctx, "gone")
+	wantErr(t, "GetRecord(deleted) after restart", err, storage.ErrNotFound)
 }
 
 func testRestartClose(t *testing.T, r *reopener) {

@@ -31,6 +31,7 @@ func groups() []group {
 		{"Uploads", uploadTests},
 		{"Concurrency", concurrencyTests},
 		{"Lifecycle", lifecycleTests},
+		{"Records", recordTests},
 	}
 }
 
