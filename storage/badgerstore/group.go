@@ -66,10 +66,11 @@ type grouper struct {
 	queue   []*writeOp
 	leading bool
 
-	// The sizes of the last two groups and how long the last one took
-	// to commit, for gather.
-	last, beforeLast int
-	lastCommit       time.Duration
+	// conc estimates how many writers keep the store busy: the size of
+	// the last group plus the writers that queued while it committed.
+	// lastCommit is how long that commit took. Both are for gather.
+	conc       int
+	lastCommit time.Duration
 	// want, if not zero, is the queue length the leader waits for in
 	// gather; the writer that reaches it signals more.
 	want  int
@@ -129,7 +130,7 @@ func (s *Store) lead() {
 	took := time.Since(start)
 
 	g.mu.Lock()
-	g.beforeLast, g.last, g.lastCommit = g.last, n, took
+	g.conc, g.lastCommit = n+len(g.queue), took
 	if len(g.queue) == 0 {
 		g.leading = false
 		g.mu.Unlock()
@@ -144,17 +145,18 @@ func (s *Store) lead() {
 const maxGather = 500 * time.Microsecond
 
 // gather lets a group fill up before the leader takes it. Under steady
-// concurrent load, groups tend to alternate between one writer and all
-// the others: the writers of a large group get their results together,
-// and while they send their next requests, the one writer of the small
-// group is back first and is committed alone, which costs a whole fsync
-// for one write. So when the queue holds fewer than half the writers of
-// the last two groups, the leader waits for that many, but at most half
-// as long as the last group took (and at most maxGather): the wait is
-// then paid back by the fsync it saves. A lone writer never waits. mu
-// must be held; gather releases it while it waits.
+// concurrent load, groups otherwise settle into alternating halves: while
+// one half commits, the writers of the other half, just answered, send
+// their next requests and queue up, so each fsync carries half the
+// writers. So the leader waits until the queue holds as many writers as
+// were busy around the last commit (its group plus those that queued
+// meanwhile), but at most half as long as that commit took (and at most
+// maxGather): the writers it waits for are the ones just answered, and
+// the wait is paid back by the fsync it saves. A lone writer never waits,
+// and when fewer writers come back the estimate drops after one group.
+// mu must be held; gather releases it while it waits.
 func (g *grouper) gather() {
-	want := (g.last + g.beforeLast) / 2
+	want := min(g.conc, maxGroup)
 	if want < 2 || len(g.queue) >= want {
 		return
 	}

@@ -3,6 +3,8 @@ package storagetest
 import (
 	"bytes"
 	"fmt"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	digest "github.com/opencontainers/go-digest"
@@ -21,6 +23,7 @@ func Bench(b *testing.B, newStore func(b *testing.B) storage.Storage) {
 		})
 	}
 	b.Run("PutManifest", func(b *testing.B) { benchPutManifest(b, newStore(b)) })
+	b.Run("PutManifest/c16", func(b *testing.B) { benchPutManifestParallel(b, newStore(b), 16) })
 	b.Run("GetManifest", func(b *testing.B) { benchGetManifest(b, newStore(b)) })
 	b.Run("ResolveTag", func(b *testing.B) { benchResolveTag(b, newStore(b)) })
 	b.Run("WalkTags/5000/All", func(b *testing.B) { benchWalkTags(b, newStore(b), 0) })
@@ -100,6 +103,30 @@ func benchPutManifest(b *testing.B, s storage.Storage) {
 			b.Fatalf("PutManifest: %v", err)
 		}
 	}
+}
+
+// benchPutManifestParallel is benchPutManifest with conc writers at once,
+// each pushing its own tags: what group commit is for.
+func benchPutManifestParallel(b *testing.B, s storage.Storage, conc int) {
+	ctx := b.Context()
+	tmpl := benchManifests(b, s)
+	b.ReportAllocs()
+	var next atomic.Int64
+	b.SetParallelism((conc + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(next.Add(1))
+			m := tmpl
+			m.Digest = syntheticDigest(i)
+			err := s.PutManifest(ctx, storage.PutManifestRequest{
+				Repository: "bench", Manifest: m, Tags: []string{fmt.Sprintf("v%d", i)},
+			})
+			if err != nil {
+				b.Errorf("PutManifest: %v", err)
+				return
+			}
+		}
+	})
 }
 
 func benchGetManifest(b *testing.B, s storage.Storage) {
