@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -63,6 +64,9 @@ type client struct {
 	singlePOST bool
 	// linkPaging is true if the target sends Link headers on tag lists.
 	linkPaging bool
+	// auth, if not "", is sent as the Authorization header of every
+	// request.
+	auth string
 }
 
 func newClient(hc *http.Client, baseURL string) (*client, error) {
@@ -80,6 +84,9 @@ func (c *client) url(path string) string {
 // do sends a request and returns the response with its body drained and
 // closed unless keepBody is set.
 func (c *client) do(req *http.Request, want ...int) (*http.Response, error) {
+	if c.auth != "" {
+		req.Header["Authorization"] = []string{c.auth}
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return nil, err
@@ -379,4 +386,9 @@ func (b *variantBlob) set(v uint64) digest.Digest {
 	}
 	h.Write(b.buf[len(b.buf)-8:])
 	return digest.NewDigest(digest.SHA256, h)
+}
+
+// basicHeader is the Authorization header for Basic credentials.
+func basicHeader(user, pass string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
 }

@@ -9,13 +9,18 @@
 //     wrapped by httpapi.New, with its durable (fsync) defaults;
 //   - distribution: CNCF Distribution v3 embedded with handlers.NewApp on
 //     the filesystem driver, delete enabled;
+//   - berth-auth: the same Berth with Basic authentication (a static
+//     access key) and rego policies on, for the authenticated workloads
+//     only (berth_auth.go);
 //   - ggcr: go-containerregistry's pkg/registry, in memory;
 //   - ggcr-disk: the same with its disk blob handler;
 //   - trivial: handlers that do only the unavoidable work (see trivial.go).
 //
 // Workloads: monolithic and chunked push of a 64 MiB blob, pull at
 // concurrency 1 and 4, manifest PUT/GET/HEAD at concurrency 1 and 16, full
-// listing of 5,000 tags whole and by pages of 100, pushing 20 images of 5
+// listing of 5,000 tags whole and by pages of 100, manifest GET at
+// concurrency 1 and 16 with authentication and policies (berth-auth)
+// against the same without (berth), pushing 20 images of 5
 // layers at concurrency 4, and the peak RSS of a Berth server process while
 // it takes 64 MiB and 256 MiB blobs.
 //
@@ -149,6 +154,17 @@ type job struct {
 	rounds int
 	before func(round int) // once per round, before the targets' turns
 	run    func(t *target, st *targetState, round int) (float64, error)
+	// targets are the targets that take turns; nil means every target
+	// but berth-auth, which runs only the authenticated workloads.
+	targets []string
+}
+
+// takes reports whether target name takes turns in the job.
+func (j job) takes(name string) bool {
+	if j.targets == nil {
+		return name != tBerthAuth
+	}
+	return slices.Contains(j.targets, name)
 }
 
 // run starts the targets, runs every workload in rounds and returns the
@@ -220,30 +236,38 @@ func run(cfg runConfig) (string, error) {
 	}
 	var images imageSet
 	jobs := []job{
-		{"push-mono", p.blobRounds, nil, func(t *target, st *targetState, r int) (float64, error) { return pushMono(t, fx, st, uint64(10+r)) }},
-		{"push-chunked", p.blobRounds, nil, func(t *target, st *targetState, r int) (float64, error) { return pushChunked(t, fx, uint64(1000+r)) }},
-		{"pull-c1", p.blobRounds, nil, func(t *target, st *targetState, r int) (float64, error) { return pull(t, fx, st, 1, p.pullsC1) }},
-		{"pull-c4", p.blobRounds, nil, func(t *target, st *targetState, r int) (float64, error) { return pull(t, fx, st, 4, p.pullsC4) }},
+		{id: "push-mono", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pushMono(t, fx, st, uint64(10+r)) }},
+		{id: "push-chunked", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pushChunked(t, fx, uint64(1000+r)) }},
+		{id: "pull-c1", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pull(t, fx, st, 1, p.pullsC1) }},
+		{id: "pull-c4", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pull(t, fx, st, 4, p.pullsC4) }},
 	}
 	for _, c := range []int{1, 16} {
-		jobs = append(jobs, job{fmt.Sprintf("mput-c%d", c), p.manifestRounds, nil, func(t *target, st *targetState, r int) (float64, error) {
+		jobs = append(jobs, job{id: fmt.Sprintf("mput-c%d", c), rounds: p.manifestRounds, run: func(t *target, st *targetState, r int) (float64, error) {
 			return manifestPut(t, fx, r, c)
 		}})
 	}
 	for _, c := range []int{1, 16} {
 		jobs = append(jobs,
-			job{fmt.Sprintf("mget-c%d", c), p.manifestRounds, nil, func(t *target, st *targetState, r int) (float64, error) {
+			job{id: fmt.Sprintf("mget-c%d", c), rounds: p.manifestRounds, run: func(t *target, st *targetState, r int) (float64, error) {
 				return manifestGet(t, fx, st, http.MethodGet, c)
 			}},
-			job{fmt.Sprintf("mhead-c%d", c), p.manifestRounds, nil, func(t *target, st *targetState, r int) (float64, error) {
+			job{id: fmt.Sprintf("mhead-c%d", c), rounds: p.manifestRounds, run: func(t *target, st *targetState, r int) (float64, error) {
 				return manifestGet(t, fx, st, http.MethodHead, c)
 			}})
 	}
+	// The cost of security: the same GETs with Basic authentication and
+	// policies on (berth-auth) and off (berth), paired in each round.
+	for _, c := range []int{1, 16} {
+		jobs = append(jobs, job{id: fmt.Sprintf("mget-auth-c%d", c), rounds: p.manifestRounds, targets: []string{tBerth, tBerthAuth},
+			run: func(t *target, st *targetState, r int) (float64, error) {
+				return manifestGet(t, fx, st, http.MethodGet, c)
+			}})
+	}
 	jobs = append(jobs,
-		job{"tags-whole", p.listRounds, nil, func(t *target, st *targetState, r int) (float64, error) { return listing(t, fx, st, 0) }},
-		job{"tags-paged", p.listRounds, nil, func(t *target, st *targetState, r int) (float64, error) { return listing(t, fx, st, p.pageSize) }},
-		job{"image-push", p.imageRounds, func(r int) { images = prepareImages(fx, r) },
-			func(t *target, st *targetState, r int) (float64, error) { return imagePush(t, fx, images, r) }},
+		job{id: "tags-whole", rounds: p.listRounds, run: func(t *target, st *targetState, r int) (float64, error) { return listing(t, fx, st, 0) }},
+		job{id: "tags-paged", rounds: p.listRounds, run: func(t *target, st *targetState, r int) (float64, error) { return listing(t, fx, st, p.pageSize) }},
+		job{id: "image-push", rounds: p.imageRounds, before: func(r int) { images = prepareImages(fx, r) },
+			run: func(t *target, st *targetState, r int) (float64, error) { return imagePush(t, fx, images, r) }},
 	)
 
 	if !cfg.want("push-mono") && (cfg.want("pull-c1") || cfg.want("pull-c4")) {
@@ -264,8 +288,17 @@ func run(cfg runConfig) (string, error) {
 				j.before(r)
 			}
 			// Rotate the order of targets so that none always runs first.
-			k := r % len(targets)
-			for _, t := range append(slices.Clone(targets[k:]), targets[:k]...) {
+			var turns []*target
+			for _, t := range targets {
+				if j.takes(t.name) {
+					turns = append(turns, t)
+				}
+			}
+			if len(turns) == 0 {
+				break
+			}
+			k := r % len(turns)
+			for _, t := range append(slices.Clone(turns[k:]), turns[:k]...) {
 				if res.failed(j.id, t.name) {
 					continue
 				}

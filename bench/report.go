@@ -117,7 +117,7 @@ func (r *results) bestPeer(w workload, t string) (string, float64, bool) {
 	var best float64
 	found := false
 	for _, o := range allTargets {
-		if o == t || !isRegistry(o) {
+		if o == t || !isRegistry(o) || o == tBerthAuth {
 			continue
 		}
 		v, ok := r.value(w.id, o)
@@ -173,6 +173,12 @@ func (r *results) checks(p params) []check {
 	atLeast("manifest GET c=16 ≥ 70% of trivial (c)", "mget-c16", tTrivial, 0.70)
 	atLeast("manifest HEAD c=16 ≥ 70% of trivial (c)", "mhead-c16", tTrivial, 0.70)
 	atLeast("durable manifest PUT c=16 ≥ 20× Distribution", "mput-c16", tDistribution, 20)
+	for _, c := range []int{1, 16} {
+		w := fmt.Sprintf("mget-auth-c%d", c)
+		v, ok := r.ratio(w, tBerthAuth, tBerth)
+		cs = append(cs, check{name: fmt.Sprintf("manifest GET c=%d with authentication and policies ≥ 80%% of Berth without (berth-auth ÷ berth)", c),
+			ok: ok, pass: ok && v >= 0.80, have: fmt.Sprintf("%.2f× (need ≥ 0.80×)", v)})
+	}
 	v, ok := ratio("tags-whole", tTrivial)
 	cs = append(cs, check{name: fmt.Sprintf("full listing of %d tags ≤ 3× trivial (d) time", p.tags), ok: ok, pass: ok && v <= 3,
 		have: fmt.Sprintf("%.2f× the time (need ≤ 3×)", v)})
@@ -274,6 +280,16 @@ func (r *results) report(cfg runConfig) string {
 			b.WriteString(" – |")
 		}
 		b.WriteString("\n")
+	}
+
+	var auth []string
+	for _, c := range []int{1, 16} {
+		if q, ok := r.ratio(fmt.Sprintf("mget-auth-c%d", c), tBerthAuth, tBerth); ok {
+			auth = append(auth, fmt.Sprintf("c=%d %s", c, fmtRatio(q)))
+		}
+	}
+	if len(auth) > 0 {
+		fmt.Fprintf(&b, "\nCost of security, paired: manifest GET with Basic authentication (static key) and policies (berth-auth) ÷ the same Berth without (berth): %s.\n", strings.Join(auth, ", "))
 	}
 
 	var lr []string

@@ -20,6 +20,7 @@ import (
 // Target names.
 const (
 	tBerth        = "berth"
+	tBerthAuth    = "berth-auth"
 	tDistribution = "distribution"
 	tGGCR         = "ggcr"
 	tGGCRDisk     = "ggcr-disk"
@@ -27,11 +28,12 @@ const (
 )
 
 // allTargets is the order targets run and are reported in.
-var allTargets = []string{tBerth, tDistribution, tGGCR, tGGCRDisk, tTrivial}
+var allTargets = []string{tBerth, tBerthAuth, tDistribution, tGGCR, tGGCRDisk, tTrivial}
 
 // targetInfo describes a target for the report.
 var targetInfo = map[string]string{
 	tBerth:        "Berth: registry.New(badgerstore.New(Options{Dir})) + httpapi.New, durable defaults (fsync)",
+	tBerthAuth:    "the same Berth with security on: Basic authentication with a static access key on every request, rego Authorizer with a repository policy on each repository (allow for the user, a deny for another user, a NotIpAddress deny) and an identity policy, default decision cache. It runs only the authenticated workloads, paired with berth",
 	tDistribution: "CNCF Distribution " + distributionVersion + ": handlers.NewApp, filesystem driver (fsyncs file and directory), delete enabled, in-memory blob descriptor cache (as in its shipped config.yml)",
 	tGGCR:         "go-containerregistry " + ggcrVersion + " pkg/registry: registry.New(), everything in memory (no durability)",
 	tGGCRDisk:     "go-containerregistry " + ggcrVersion + " pkg/registry with WithBlobHandler(NewDiskBlobHandler(dir)): blobs in files without fsync, manifests in memory",
@@ -54,6 +56,8 @@ func newHandler(name, dir string) (h http.Handler, closeFn func() error, err err
 	switch name {
 	case tBerth:
 		return newBerthHandler(dir)
+	case tBerthAuth:
+		return newBerthAuthHandler(dir)
 	case tDistribution:
 		h, err := newDistribution(dir)
 		return h, noop, err
@@ -143,8 +147,9 @@ func (t *target) connect(hc *http.Client) error {
 	if err != nil {
 		return err
 	}
+	c.auth = authHeader(t.name)
 	t.c = c
-	single, err := c.probeSinglePOST("bench/probe")
+	single, err := c.probeSinglePOST(repoProbe)
 	if err != nil {
 		return fmt.Errorf("%s: probe: %w", t.name, err)
 	}

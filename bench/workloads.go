@@ -71,6 +71,7 @@ const (
 	repoManifests = "bench/manifests"
 	repoTags      = "bench/tags"
 	repoImages    = "bench/images"
+	repoProbe     = "bench/probe"
 )
 
 // workload is one measured quantity.
@@ -90,6 +91,8 @@ var workloads = []workload{
 	{"mget-c16", "Manifest GET by tag, concurrency 16", "req/s", true},
 	{"mhead-c1", "Manifest HEAD by tag, concurrency 1", "req/s", true},
 	{"mhead-c16", "Manifest HEAD by tag, concurrency 16", "req/s", true},
+	{"mget-auth-c1", "Manifest GET by tag, concurrency 1, Berth with authentication and policies (berth-auth) and without (berth)", "req/s", true},
+	{"mget-auth-c16", "Manifest GET by tag, concurrency 16, Berth with authentication and policies (berth-auth) and without (berth)", "req/s", true},
 	{"tags-whole", "Full tag listing, no n (following Link if any)", "ms", false},
 	{"tags-paged", "Full tag listing, pages of n=100 following Link", "ms", false},
 	{"image-push", "Image push, concurrency 4", "images/s", true},

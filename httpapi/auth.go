@@ -517,11 +517,14 @@ func WithTrustedProxies(prefixes []netip.Prefix) Option {
 //     "AWS" and a password from tokens.Issue, with BasicAuthenticator). An
 //     OAuth2 password grant (POST, grant_type=password), which containerd
 //     tries first, is accepted too.
-//  3. The endpoint answers {"token", "access_token", "expires_in",
-//     "issued_at"} with a bearer token from tokens.IssueScoped, valid for
-//     the scopes requested, as requested: the endpoint does not check
-//     them against any policy, and a token is never minted from another
-//     bearer token.
+//  3. The endpoint asks the registry's Authorizer whether the principal
+//     may call ecr:GetAuthorizationToken (registry.Authorize, registry-wide)
+//     and answers 403 DENIED, with no token, if not: issuing a token is
+//     ECR's GetAuthorizationToken. Otherwise it answers {"token",
+//     "access_token", "expires_in", "issued_at"} with a bearer token from
+//     tokens.IssueScoped, valid for the scopes requested, as requested: the
+//     endpoint does not check them against any policy, and a token is never
+//     minted from another bearer token.
 //  4. The client retries with Authorization: Bearer <token>.
 //
 // Scopes limit a token; they never grant anything. The registry's

@@ -47,6 +47,10 @@ const (
 	              "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"]}]}`
 	policyCatalog = `{"Version": "2012-10-17", "Statement": [
 	  {"Effect": "Allow", "Action": "ecr:DescribeRepositories", "Resource": "*"}]}`
+	// policyToken lets alice and bob fetch tokens (ECR's
+	// GetAuthorizationToken); mallory may not.
+	policyToken = `{"Version": "2012-10-17", "Statement": [
+	  {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}`
 )
 
 // authWorld holds what every environment of the security tests shares:
@@ -87,7 +91,10 @@ func newAuthWorld(t testing.TB) *authWorld {
 	}
 	w.authz, err = rego.New(context.Background(), rego.Options{
 		RepositoryPolicies: map[string]string{repo: policyRepo, "test/nope": policyRepo, otherRepo: policyOther},
-		IdentityPolicies:   map[string][]string{"arn:aws:iam::000000000000:user/alice": {policyCatalog}},
+		IdentityPolicies: map[string][]string{
+			"arn:aws:iam::000000000000:user/alice": {policyCatalog, policyToken},
+			"arn:aws:iam::000000000000:user/bob":   {policyToken},
+		},
 	})
 	if err != nil {
 		t.Fatalf("rego.New() error = %v", err)
@@ -592,10 +599,28 @@ func TestTokenEndpoint(t *testing.T) {
 		{"method", http.MethodDelete, "/token", alice, http.StatusMethodNotAllowed},
 		{"ECR token", http.MethodGet, "/token", basicAuth("AWS", password(w.tokens, principalAlice)), http.StatusOK},
 		{"expired ECR token", http.MethodGet, "/token", basicAuth("AWS", password(w.expired, principalAlice)), http.StatusUnauthorized},
+		// Issuing a token needs ecr:GetAuthorizationToken.
+		{"allowed GetAuthorizationToken", http.MethodGet, "/token?scope=repository:test/other:pull", basicAuth(w.keys["bob"][0], w.keys["bob"][1]), http.StatusOK},
+		{"denied GetAuthorizationToken", http.MethodGet, "/token?scope=repository:test/repo:pull", basicAuth(w.keys["mallory"][0], w.keys["mallory"][1]), http.StatusForbidden},
+		{"denied GetAuthorizationToken, no scope", http.MethodGet, "/token", basicAuth(w.keys["mallory"][0], w.keys["mallory"][1]), http.StatusForbidden},
+		{"denied GetAuthorizationToken, ECR token", http.MethodGet, "/token", basicAuth("AWS", password(w.tokens, principalMallory)), http.StatusForbidden},
+		{"denied GetAuthorizationToken, OAuth2", http.MethodPost, "/token", "", http.StatusForbidden},
 	} {
-		resp, body := env.request(t, tc.method, tc.path, tc.auth, "", nil)
+		var form string
+		var hdr map[string]string
+		if tc.method == http.MethodPost {
+			form = "grant_type=password&service=berth&scope=repository:test/repo:pull&username=" + url.QueryEscape(w.keys["mallory"][0]) + "&password=" + url.QueryEscape(w.keys["mallory"][1])
+			hdr = map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+		}
+		resp, body := env.request(t, tc.method, tc.path, tc.auth, form, hdr)
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %s %s = %d %s, want %d", tc.name, tc.method, tc.path, resp.StatusCode, body, tc.want)
+		}
+		if resp.StatusCode != http.StatusOK && strings.Contains(body, "token\"") {
+			t.Errorf("%s: refused with a token: %s", tc.name, body)
+		}
+		if resp.StatusCode == http.StatusForbidden && !strings.Contains(body, "DENIED") {
+			t.Errorf("%s: body = %s, want DENIED", tc.name, body)
 		}
 		if resp.StatusCode == http.StatusUnauthorized && resp.Header.Get("WWW-Authenticate") != `Basic realm="berth"` {
 			t.Errorf("%s: WWW-Authenticate = %q", tc.name, resp.Header.Get("WWW-Authenticate"))

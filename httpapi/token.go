@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/policy/authn"
 	"github.com/berth-dev/berth/registry"
 )
@@ -92,6 +93,18 @@ func (h *Handler) serveToken(w http.ResponseWriter, r *http.Request) {
 	scopes, err := requestedScopes(q["scope"])
 	if err != nil {
 		h.writeError(w, r, "", err)
+		return
+	}
+	// Issuing a token is ECR's GetAuthorizationToken: the principal needs
+	// that action, as in ECR, whatever the scopes asked for.
+	ctx := policy.WithPrincipal(r.Context(), id.Principal)
+	if policy.SourceIPFrom(ctx) == "" {
+		if ip := h.clientIP(r); ip != "" {
+			ctx = policy.WithSourceIP(ctx, ip)
+		}
+	}
+	if err := h.reg.Authorize(ctx, policy.ActionGetAuthorizationToken, "", ""); err != nil {
+		h.writeError(w, r, "", fmt.Errorf("issue token: %w", err))
 		return
 	}
 	st, err := h.tokens.IssueScoped(id.Principal, scopes, 0)

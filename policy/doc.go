@@ -7,4 +7,9 @@
 // ecr:PutImage, ...). AllowAll is the default; a Rego-based implementation
 // lives in a leaf package so that this package depends on the standard
 // library only.
+//
+// Authorizers that keep policies (RepositoryPolicyManager,
+// RegistryPolicyManager) may also implement StoreUser: the registry then
+// hands them a Store over its storage, so that policies set through its
+// API survive a restart.
 package policy

@@ -148,3 +148,34 @@ type RegistryPolicyManager interface {
 	GetRegistryPolicy(ctx context.Context) (string, error)
 	DeleteRegistryPolicy(ctx context.Context) error
 }
+
+// Store persists the policy texts of an Authorizer, by key. Keys are
+// printable ASCII chosen by the Authorizer (policy/rego uses
+// "v1/repository/<name>", "v1/registry", ...). Implementations must be safe
+// for concurrent use and durable when Put and Delete return.
+type Store interface {
+	// Get returns the text stored under key, or an error matching
+	// ErrPolicyNotFound.
+	Get(ctx context.Context, key string) (string, error)
+	// Put stores text under key, replacing any previous text.
+	Put(ctx context.Context, key, text string) error
+	// Delete removes key. Deleting an absent key is not an error.
+	Delete(ctx context.Context, key string) error
+	// List calls fn for every key with the given prefix, in key order,
+	// stopping at the first error fn returns.
+	List(ctx context.Context, prefix string, fn func(key, text string) error) error
+}
+
+// StoreUser is an extension of Authorizer for authorizers that keep their
+// policies (repository and registry policies, and whatever else they hold)
+// in a Store. The registry hands such an Authorizer a Store over its
+// storage when the storage keeps records (storage.RecordStore), so that
+// policies set through the registry survive a restart.
+type StoreUser interface {
+	// UseStore loads the policies held in s, which take effect, and makes
+	// the Authorizer write every later change to s before the change takes
+	// effect (a failed write leaves the old policy in force). A stored
+	// policy that is no longer valid fails UseStore with an error matching
+	// ErrInvalidPolicy that names its key, and changes nothing.
+	UseStore(ctx context.Context, s Store) error
+}

@@ -13,7 +13,11 @@ import (
 // from setting the policy again is refused (policy.ErrLockout). It needs an
 // Authorizer that keeps policies (policy.RepositoryPolicyManager), else it
 // fails with ErrUnsupported; an invalid policy fails with
-// policy.ErrInvalidPolicy and leaves the old one in force.
+// policy.ErrInvalidPolicy and leaves the old one in force. When the storage
+// keeps records and the Authorizer implements policy.StoreUser (see New),
+// the policy is written to storage before it takes effect, so it survives
+// a restart; a failed write leaves the old one in force. DeleteRepository
+// deletes the repository's policy with it, as ECR does.
 func (r *Registry) SetRepositoryPolicy(ctx context.Context, repo, text string, force bool) error {
 	m, err := r.repoPolicies(ctx, policy.ActionSetRepositoryPolicy, repo)
 	if err != nil {
@@ -122,6 +126,8 @@ func (r *Registry) dropRepositoryPolicy(ctx context.Context, repo string) {
 	if !ok {
 		return
 	}
+	// The repository is gone: finish even if the caller gives up now.
+	ctx = context.WithoutCancel(ctx)
 	if err := m.DeleteRepositoryPolicy(ctx, repo); err != nil && !errors.Is(err, policy.ErrPolicyNotFound) {
 		r.log.WarnContext(ctx, "delete policy of deleted repository", "repo", repo, "err", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -132,9 +133,17 @@ func authorizationTokenHandler(reg *registry.Registry, s *security) http.Handler
 			http.Error(w, "invalid credentials", http.StatusUnauthorized)
 			return
 		}
+		// As in ECR, the principal needs ecr:GetAuthorizationToken.
 		ctx := policy.WithPrincipal(r.Context(), p)
-		if err := reg.Authorize(ctx, "ecr:GetAuthorizationToken", "", ""); err != nil {
+		if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+			ctx = policy.WithSourceIP(ctx, host)
+		}
+		switch err := reg.Authorize(ctx, policy.ActionGetAuthorizationToken, "", ""); {
+		case errors.Is(err, registry.ErrDenied), errors.Is(err, registry.ErrUnauthorized):
 			http.Error(w, "not allowed to get an authorization token", http.StatusForbidden)
+			return
+		case err != nil:
+			http.Error(w, "internal error", http.StatusInternalServerError)
 			return
 		}
 		data, err := s.tokens.Issue(ctx, p)

@@ -8,8 +8,10 @@
 // -policies (IAM JSON documents and Rego modules, see auth.go), nothing is
 // readable or writable without a principal and an allowing policy; clients
 // log in with Basic auth (an access key, or user AWS and a token from
-// POST /ecr/authorization-token) or the bearer-token flow at /token. With
-// neither, the registry is open and listens on loopback only.
+// POST /ecr/authorization-token) or the bearer-token flow at /token; both
+// token endpoints need ecr:GetAuthorizationToken (for example an identity
+// policy allowing it on Resource "*"), as in ECR. With neither flag, the
+// registry is open and listens on loopback only.
 //
 // It serves the OCI distribution API under /v2/ over plain HTTP, logs to
 // stderr, and on SIGINT or SIGTERM stops accepting requests, waits for the

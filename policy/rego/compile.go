@@ -146,13 +146,43 @@ type compiledStatement struct {
 	s        Statement // for matching unknown actions
 	arns     []string  // indexARNs(s)
 	usesTime bool      // statementUsesTime(s): its decision may depend on the time
+	fast     fastKind  // its "fast" field, which the input's "has" flags summarise
+}
+
+// fastKind is a statement's "fast" field: what the Rego policies have left
+// to check (see statementValue).
+type fastKind uint8
+
+const (
+	fastFull       fastKind = iota // "": principal, resource and conditions
+	fastNone                       // "none": nothing
+	fastAnyone                     // "anyone": only that "*" names the caller
+	fastCond                       // "cond": only the conditions
+	fastAnyoneCond                 // "anyone_cond": that "*" names the caller, and the conditions
+	numFastKinds
+)
+
+// fastNames are the names of the kinds in the input's "has" flags.
+var fastNames = [numFastKinds]string{"full", "none", "anyone", "cond", "anyone_cond"}
+
+func fastOf(v ast.Value) fastKind {
+	if obj, ok := v.(ast.Object); ok {
+		if t := obj.Get(ast.InternedTerm("fast")); t != nil {
+			for k, name := range fastNames {
+				if k != int(fastFull) && t.Value.Compare(ast.String(name)) == 0 {
+					return fastKind(k)
+				}
+			}
+		}
+	}
+	return fastFull
 }
 
 // candidates appends to dst the statements of list whose action elements
 // cover action (lower-cased, with its index in knownActions or -1) and that
 // may apply to a principal with the given ARNs. It sets *usesTime if one
-// of them may depend on the time.
-func candidates(dst []*ast.Term, list []compiledStatement, action string, idx int, arns []string, usesTime *bool) []*ast.Term {
+// of them may depend on the time, and has[k] if one is of fastKind k.
+func candidates(dst []*ast.Term, list []compiledStatement, action string, idx int, arns []string, usesTime *bool, has *[numFastKinds]bool) []*ast.Term {
 	for i := range list {
 		cs := &list[i]
 		if idx >= 0 {
@@ -166,6 +196,7 @@ func candidates(dst []*ast.Term, list []compiledStatement, action string, idx in
 			continue
 		}
 		*usesTime = *usesTime || cs.usesTime
+		has[cs.fast] = true
 		dst = append(dst, cs.term)
 	}
 	return dst
@@ -215,7 +246,7 @@ func compileDocument(d *Document, k policyKind, source, text string) (*document,
 			if err != nil {
 				return nil, err
 			}
-			cs := compiledStatement{term: ast.NewTerm(v), unknown: mayCoverUnknownAction(s), s: s, arns: indexARNs(s), usesTime: statementUsesTime(s)}
+			cs := compiledStatement{term: ast.NewTerm(v), unknown: mayCoverUnknownAction(s), s: s, arns: indexARNs(s), usesTime: statementUsesTime(s), fast: fastOf(v)}
 			for i, a := range knownActions {
 				if statementCoversAction(s, a) {
 					cs.actions.add(i)
@@ -288,7 +319,7 @@ func wildcardMatch(pattern, s string) bool {
 //	  "resource" | "not_resource": patternset,
 //	  "conditions":    [condition...],
 //	  "simple":        true when there is nothing to check beyond the principal,
-//	  "fast":          "none", "anyone" or "" (see below)
+//	  "fast":          "none", "anyone", "cond", "anyone_cond" or "" (see below)
 //	}
 //
 // A patternset is {"any": true, "exact": {s: true}, "prefix": [s],
@@ -331,18 +362,26 @@ func statementValue(s Statement, k policyKind, vars bool, reason string) map[str
 	}
 	simple := anyResource && len(conds) == 0
 	m["simple"] = simple
-	// fast tells the Rego policies what is left to check when there is
-	// nothing to check but the principal: "none" when the statement is an
-	// identity statement or names the caller by ARN (candidates selects
-	// such statements only for callers with one of those ARNs), "anyone"
-	// when its principal is "*".
+	// fast tells the Rego policies what is left to check when the
+	// statement covers any resource: "none" (nothing) or "cond" (its
+	// conditions) when the statement is an identity statement or names the
+	// caller by ARN (candidates selects such statements only for callers
+	// with one of those ARNs), "anyone" (that "*" names the caller) or
+	// "anyone_cond" (that and its conditions) when its principal is "*".
+	// "" leaves everything to check.
 	fast := ""
 	switch {
-	case !simple:
+	case !anyResource:
 	case k == identityPolicy || indexARNs(s) != nil:
 		fast = "none"
+		if !simple {
+			fast = "cond"
+		}
 	case s.Principal != nil && len(s.Principal.Service) == 0 && slices.Equal(s.Principal.AWS, []string{"*"}):
 		fast = "anyone"
+		if !simple {
+			fast = "anyone_cond"
+		}
 	}
 	m["fast"] = fast
 	return m

@@ -15,8 +15,31 @@
 // change before it takes effect, persist it to the Store, then swap in a
 // new immutable snapshot of all policies (and, for SetModules, a newly
 // prepared query) with one atomic pointer store: an evaluation sees either
-// the old policies or the new, never a mix, and a rejected change leaves
-// the old policy in force. All methods are safe for concurrent use.
+// the old policies or the new, never a mix, and a rejected change, or one
+// the Store fails to write, leaves the old policy in force. All methods
+// are safe for concurrent use.
+//
+// # Persistence
+//
+// Without Options.Store, an Authorizer keeps its policies in memory until
+// a registry adopts it: registry.New calls UseStore (policy.StoreUser)
+// with a Store over its storage's records when the storage keeps records
+// (storage.RecordStore, as storage/memory and storage/badgerstore do). The
+// policies are then records "policy/<key>" (key as in Store: for example
+// policy/v1/repository/team/app and policy/v1/registry), loaded in
+// registry.New and written before every change takes effect, so that
+// SetRepositoryPolicy, PutRegistryPolicy, SetIdentityPolicy and SetModules
+// survive a restart. Policies given in Options are applied on top of the
+// stored ones at every start and written back, as with Options.Store:
+// removing one from Options does not delete it from storage (call the
+// Delete method). Deleting a repository through the registry deletes its
+// policy, as in ECR.
+//
+// A stored policy that no longer compiles (written by another version, or
+// edited by hand) is not dropped, since a dropped Deny could open a
+// repository: registry.New fails with an error matching ErrInvalidPolicy
+// that names the record. Replace or delete the record
+// (storage.RecordStore.PutRecord or DeleteRecord) to start again.
 //
 // # Policies
 //
@@ -117,8 +140,9 @@
 // allows <action> on <resource>".
 //
 // The decision is computed by the Rego policies embedded in the package
-// (policies/authz.rego, iam.rego and custom.rego, with unit tests beside
-// them),
+// (policies/authz.rego and iam.rego, with custom_deny.rego and
+// custom_allow.rego compiled in when custom modules define those sets,
+// and unit tests beside them),
 // by the query DecisionQuery, data.berth.authz.decision. The Go side
 // prepares their input: it parses and compiles the documents, and for each
 // request selects the candidate statements, those of the documents
@@ -185,7 +209,8 @@
 //	  "principalArn":  "arn:aws:iam::000000000000:user/alice",  // absent for anonymous
 //	  "principalArns": ["arn:aws:iam::000000000000:user/alice", "arn:aws:iam::000000000000:group/ci"],
 //	  "context":       {"aws:sourceip": "10.1.2.3", "aws:username": "alice", ...},  // condition keys, lower-cased
-//	  "statements":    {"allow": [...], "deny": [...]}  // candidate statements; internal, may change
+//	  "statements":    {"allow": [...], "deny": [...]}, // candidate statements; internal, may change
+//	  "has":           {"allow_none": true, ...}       // kinds of candidates present; internal, may change
 //	}
 //
 // Guard references to the principal with input.principal: in OPA, a
@@ -197,10 +222,20 @@
 //
 // Authorize builds the input directly as an OPA AST value (the compiled
 // statements are AST values built when a policy is set; only the
-// request-specific part is built per call) and evaluates the query
-// prepared in New, without tracing, metrics or print. Statement selection
-// by action and principal keeps the evaluation cost independent of the
-// number of repository policies. IpAddress and NotIpAddress conditions
+// request-specific part is built per call) and evaluates the decision
+// query, compiled when the modules are, with OPA's evaluator (topdown)
+// directly, without tracing, metrics or print: the rego package's per-call
+// set-up (evaluation context, a result set converted to Go values, a
+// goroutine watching a cancellable context) cost about 20 allocations and
+// a fifth of the time of an evaluation.
+// A context cancelled before the evaluation fails it; a running evaluation
+// is not interrupted (built-in functions such as http.send see the
+// context). Statement selection by action and principal keeps the
+// evaluation cost independent of the number of repository policies, and
+// the input's "has" flags let OPA's rule index skip the rules for kinds
+// of candidate statements that are absent; the rules that combine custom
+// modules' deny and allow sets are compiled in only for the sets that
+// custom modules define. IpAddress and NotIpAddress conditions
 // call berth.ip_in, a built-in function written in Go and registered with
 // OPA for the embedded policies: it returns exactly what
 // count(net.cidr_contains_matches(cidrs, v)) > 0 would (false for OPA's
@@ -254,9 +289,46 @@
 // with 16×GOMAXPROCS callers, with the cache disabled ("uncached") and
 // enabled ("cached": each distinct request misses once). On a shared
 // 2-core AMD EPYC (go test -run '^$' -bench Authorize1000 -benchtime 4s
-// ./policy/rego/), uncached decisions take about 40-50 µs at the median
-// and 180-270 µs at p99, where garbage collection and the machine's other
-// tenants dominate (OPA's floor for a trivial query, BenchmarkOPAFloor, is
-// 7 µs there); with the cache, about 0.8 µs at the median and 3.5-4 µs at
-// p99 once the misses are under 1% of the calls.
+// ./policy/rego/), an uncached decision costs 206 allocations (11.2 KB)
+// and took 27 µs at the median and 170 µs at p99 serially (33 µs and
+// 250-270 µs with 2 and 32 callers) while the machine's load average was
+// about 1.7; in runs alternated with those, the previous version (the rego
+// package's Eval, no "has" flags or condition kinds, custom rules always
+// compiled in) took 294 allocations (15.7 KB), 36-38 µs and 212-227 µs
+// (44-48 µs and 317-379 µs). The p99 is dominated by garbage collection
+// and the machine's other tenants, and the evaluation by OPA's
+// interpreter, which allocates for every rule body it enters: its floor
+// for a trivial query through the rego package (BenchmarkOPAFloor) is
+// 7-10 µs and 66 allocations there. With the cache, about 0.7 µs at the median and
+// 3-5 µs at p99 once the misses are under 1% of the calls.
+//
+// # Differences from ECR
+//
+//   - One account. Principals are Berth's (policy.Principal), mapped to IAM
+//     user ARNs in Options.RegistryID and their Groups to group and role
+//     ARNs. There is no IAM service: identity policies are attached here
+//     (SetIdentityPolicy). Cross-account access does not exist; service
+//     principals never match; Federated and CanonicalUser principals are
+//     rejected. A Principal element may name group and role ARNs, which IAM
+//     does not allow.
+//   - Condition keys are those listed above. Others that ECR documents,
+//     such as aws:SourceArn, aws:SourceAccount, aws:PrincipalOrgID,
+//     aws:RequestTag and aws:TagKeys, are always absent, so positive
+//     operators on them are false. BinaryEquals and policy-variable
+//     defaults are rejected.
+//   - The registry policy has ECR's V2 semantics only: it is evaluated on
+//     every request, in union with identity and repository policies.
+//   - ecr:GetAuthorizationToken is a registry-wide action (resource "*").
+//     As in ECR, a repository policy cannot grant it; unlike ECR, where
+//     only IAM policies can, a registry policy statement with Resource "*"
+//     can. The token endpoint of httpapi.WithTokenEndpoint and the
+//     ECR-style endpoint of examples/server require it, so a principal
+//     denied it gets 403 and no token.
+//   - SetRepositoryPolicy's lock-out check (without force) evaluates the
+//     new policy at the current time, without a source IP.
+//   - Custom Rego modules (package berth.custom) and the decision cache are
+//     Berth's own; the cache never changes a decision.
+//   - Policies are kept in the registry's storage (see Persistence) and
+//     deleted with their repository, as in ECR. Policies given in Options
+//     are applied again at every start, which has no ECR counterpart.
 package rego

@@ -241,6 +241,7 @@ func (a *Authorizer) SetModules(ctx context.Context, modules map[string]string) 
 			}
 		}
 	}
+	a.modulesSet = true
 	st := cur.st.clone()
 	st.modules = maps.Clone(modules)
 	if st.modules == nil {

@@ -7,11 +7,13 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/berth-dev/berth/policy"
 )
 
 // Store persists policy texts and custom modules so that an Authorizer can
-// reload them in New. The Authorizer is the only writer; it keeps its own
-// copy in memory and reads the Store only in New.
+// reload them. The Authorizer is the only writer; it keeps its own copy in
+// memory and reads the Store only in New and UseStore.
 //
 // Keys are versioned and prefix-namespaced:
 //
@@ -20,21 +22,11 @@ import (
 //	v1/identity/<esc(arn)>/<esc(name)>   identity policy <name> attached to <arn>
 //	v1/module/<esc(name)>                custom Rego module <name>
 //
-// where esc is url.PathEscape (so neither part contains '/').
+// where esc is url.PathEscape (so neither part contains '/', and every key
+// is printable ASCII).
 //
 // Implementations must be safe for concurrent use.
-type Store interface {
-	// Get returns the text stored under key, or an error matching
-	// ErrPolicyNotFound.
-	Get(ctx context.Context, key string) (string, error)
-	// Put stores text under key, replacing any previous text.
-	Put(ctx context.Context, key, text string) error
-	// Delete removes key. Deleting an absent key is not an error.
-	Delete(ctx context.Context, key string) error
-	// List calls fn for every key with the given prefix, in key order,
-	// stopping at the first error fn returns.
-	List(ctx context.Context, prefix string, fn func(key, text string) error) error
-}
+type Store = policy.Store
 
 // Store key layout.
 const (

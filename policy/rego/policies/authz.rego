@@ -25,24 +25,47 @@ decision := {"allow": false, "reasons": deny} if {
 	count(allow) > 0
 } else := {"allow": false, "reasons": set()}
 
-# A statement's "fast" field short-cuts the common cases: "none" when the
-# Authorizer's selection already guarantees that the statement applies (an
-# identity statement, or one that names one of the caller's ARNs, with no
-# resource or condition to check), "anyone" when only its principal "*" is
-# left to check. Every other statement is checked in full.
+# input.has names the kinds of candidate statements present
+# ("allow_none", "deny_full", ...), so that OPA's rule index skips the rules
+# for absent kinds without evaluating them.
+#
+# A statement's "fast" field short-cuts the common cases, statements that
+# cover any resource: "none" when the Authorizer's selection already
+# guarantees that the statement applies (an identity statement, or one that
+# names one of the caller's ARNs, with no condition to check), "cond" when
+# only its conditions are left to check, "anyone" when only its principal
+# "*" is, "anyone_cond" for both. Every other statement is checked in full.
 
 allow contains s.reason if {
+	input.has.allow_none == true
 	some s in input.statements.allow
 	s.fast == "none"
 }
 
 allow contains s.reason if {
+	input.has.allow_anyone == true
 	some s in input.statements.allow
 	s.fast == "anyone"
 	iam.anyone
 }
 
 allow contains s.reason if {
+	input.has.allow_cond == true
+	some s in input.statements.allow
+	s.fast == "cond"
+	iam.conditions_hold(s)
+}
+
+allow contains s.reason if {
+	input.has.allow_anyone_cond == true
+	some s in input.statements.allow
+	s.fast == "anyone_cond"
+	iam.anyone
+	iam.conditions_hold(s)
+}
+
+allow contains s.reason if {
+	input.has.allow_full == true
 	some s in input.statements.allow
 	s.fast == ""
 	iam.principal_allows(s)
@@ -50,31 +73,42 @@ allow contains s.reason if {
 }
 
 deny contains s.reason if {
+	input.has.deny_none == true
 	some s in input.statements.deny
 	s.fast == "none"
 }
 
 deny contains s.reason if {
+	input.has.deny_anyone == true
 	some s in input.statements.deny
 	s.fast == "anyone"
 	iam.anyone
 }
 
 deny contains s.reason if {
+	input.has.deny_cond == true
+	some s in input.statements.deny
+	s.fast == "cond"
+	iam.conditions_hold(s)
+}
+
+deny contains s.reason if {
+	input.has.deny_anyone_cond == true
+	some s in input.statements.deny
+	s.fast == "anyone_cond"
+	iam.anyone
+	iam.conditions_hold(s)
+}
+
+deny contains s.reason if {
+	input.has.deny_full == true
 	some s in input.statements.deny
 	s.fast == ""
 	iam.principal_denies(s)
 	iam.applies(s)
 }
 
-# Custom rules: package berth.custom may define partial sets "deny" and
-# "allow" of reasons. Any custom deny wins; a custom allow counts like a
-# statement that allows.
-
-deny contains sprintf("denied by custom rule: %v", [r]) if {
-	some r in data.berth.custom.deny
-}
-
-allow contains sprintf("allowed by custom rule: %v", [r]) if {
-	some r in data.berth.custom.allow
-}
+# Custom rules (package berth.custom, partial sets "deny" and "allow" of
+# reasons) are combined by custom_deny.rego and custom_allow.rego, which the
+# Authorizer compiles in only when custom modules define those sets: any
+# custom deny wins; a custom allow counts like a statement that allows.

@@ -14,7 +14,19 @@ request(allow, deny) := {
 	"resource": "arn:aws:ecr:local:000000000000:repository/app",
 	"context": {"aws:username": "alice"},
 	"statements": {"allow": allow, "deny": deny},
+	"has": has(allow, deny),
 }
+
+# has is the "has" object the Authorizer builds: the kinds of statements
+# present.
+has(allow, deny) := object.union(
+	{sprintf("allow_%s", [kind(s)]): true | some s in allow},
+	{sprintf("deny_%s", [kind(s)]): true | some s in deny},
+)
+
+kind(s) := "full" if s.fast == ""
+
+kind(s) := s.fast if s.fast != ""
 
 anonymous(allow, deny) := object.remove(request(allow, deny), ["principal"])
 
@@ -105,4 +117,23 @@ test_full_check_of_star_statement if {
 test_all_reasons_are_reported if {
 	d := authz.decision with input as request([stmt("R"), identity_stmt("I")], [])
 	d.reasons == {"R", "I"}
+}
+
+# The "cond" and "anyone_cond" kinds check the conditions (and, for
+# "anyone_cond", that "*" names the caller) and nothing else.
+test_condition_kinds if {
+	notip := [{"op": "ip", "neg": true, "absent": true, "key": "aws:sourceip", "vals": ["10.0.0.0/8"]}]
+	cond := object.union(for("C", "arn:aws:iam::000000000000:user/alice"), {"simple": false, "fast": "cond", "conditions": notip})
+	anyone := object.union(stmt("D"), {"simple": false, "fast": "anyone_cond", "conditions": notip})
+	outside := {"context": {"aws:sourceip": "192.0.2.1"}}
+	inside := {"context": {"aws:sourceip": "10.0.0.1"}}
+
+	authz.decision.allow with input as object.union(request([cond], []), outside)
+	not authz.decision.allow with input as object.union(request([cond], []), inside)
+	not authz.decision.allow with input as object.union(request([stmt("A")], [anyone]), outside)
+	authz.decision.allow with input as object.union(request([stmt("A")], [anyone]), inside)
+
+	# The deny for "*" does not apply to anonymous callers (allow_anonymous
+	# is false); "cond" relies on the Authorizer's selection by ARN.
+	authz.decision.allow with input as object.union(anonymous([cond], [anyone]), outside)
 }

@@ -93,6 +93,11 @@ applies(s) if s.simple == true
 applies(s) if {
 	s.simple == false
 	resource_ok(s)
+	conditions_hold(s)
+}
+
+# conditions_hold(s) reports whether every condition of s holds.
+conditions_hold(s) if {
 	every c in s.conditions {
 		cond_ok(c.op, c)
 	}
