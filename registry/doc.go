@@ -32,5 +32,24 @@
 // Nothing is garbage-collected here: manifests keep their references to
 // blobs and child manifests so that a collector can work online.
 //
+// # Scanning
+//
+// With WithScanner, images are scanned as in ECR: on push when the
+// repository's ScanOnPush is set or a SCAN_ON_PUSH or CONTINUOUS_SCAN rule
+// of the registry's scanning configuration (PutRegistryScanningConfiguration)
+// matches it, and on request (StartImageScan). A push only enqueues (never
+// blocking) into a bounded queue (WithScanQueueSize), coalescing requests
+// for the same image; when the queue is full the image's status is
+// LIMIT_EXCEEDED and the scan is queued again once the queue has drained,
+// while StartImageScan fails with ErrScanLimitExceeded. Scans run
+// on WithScanWorkers workers started by StartScanning and stopped by Close,
+// which waits for them and keeps queued scans as PENDING for the next
+// start. Reports (DescribeImageScanFindings, and the summary in
+// DescribeImages) are kept per digest in the store's storage.RecordStore
+// (in memory if it has none) and removed with the image. RunContinuousScan
+// re-matches stored inventories when the Scanner's vulnerability data
+// changes. An optional ScanGate (WithScanGate) may deny manifest GETs by
+// scan results, with an error wrapping ErrImagePullDenied and ErrDenied.
+//
 // Reference: https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md
 package registry

@@ -41,6 +41,11 @@ type ImageDetail struct {
 	// ArtifactType is the OCI 1.1 artifact type, if any.
 	ArtifactType          string
 	SubjectManifestDigest digest.Digest
+	// ImageScanStatus and ImageScanFindingsSummary describe the image's
+	// scan, in a registry with a Scanner; nil if it was never scanned.
+	// The summary is set for COMPLETE scans.
+	ImageScanStatus          *ImageScanStatus
+	ImageScanFindingsSummary *ImageScanFindingsSummary
 }
 
 // ListImagesInput holds ListImages' arguments.
@@ -126,12 +131,14 @@ func (r *Registry) DescribeImages(ctx context.Context, in DescribeImagesInput) (
 			}
 			out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
 		}
+		r.addScanSummaries(ctx, out.ImageDetails)
 		return out, nil
 	}
 	next, err := r.walkImages(ctx, in.Repository, in.TagStatus, in.NextToken, in.MaxResults, func(m storage.Manifest, tags []string) {
 		out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
 	})
 	out.NextToken = next
+	r.addScanSummaries(ctx, out.ImageDetails)
 	return out, err
 }
 

@@ -245,10 +245,14 @@ func describe(m storage.Manifest) ocispec.Descriptor {
 
 // GetImage returns a manifest by tag or digest (ECR's BatchGetImage for one
 // image) and records the pull. The error wraps ErrManifestUnknown,
-// ErrNameUnknown, ErrTagInvalid or ErrDigestInvalid.
+// ErrNameUnknown, ErrTagInvalid or ErrDigestInvalid, or ErrImagePullDenied
+// if a ScanGate denies the pull.
 func (r *Registry) GetImage(ctx context.Context, repo, reference string) (Image, error) {
 	img, rec, err := r.getImage(ctx, repo, reference, true)
 	if err != nil {
+		return Image{}, err
+	}
+	if err := r.checkPullGate(ctx, repo, reference, rec); err != nil {
 		return Image{}, err
 	}
 	// The payload may be the store's cached copy (ManifestResolver);

@@ -40,6 +40,14 @@ type options struct {
 	maxBlobSize        int64
 	pullRecordInterval time.Duration
 	maxPageSize        int
+
+	// Scanning (scan.go).
+	scanWorkers     int
+	scanQueueSize   int
+	scanTimeout     time.Duration
+	scanInterval    time.Duration
+	scanIntervalSet bool
+	scanGate        ScanGate
 }
 
 // Option configures a Registry.

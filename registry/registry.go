@@ -29,10 +29,16 @@ type Registry struct {
 	pulls sync.Map // repo + "@" + digest -> time.Time
 	// lifecycle holds lifecycle previews and serialises lifecycle runs.
 	lifecycle *lifecycleRegistryState
+	// scans queues and runs image scans (scan.go).
+	scans *scanService
 }
 
 // New returns a Registry that stores everything in store. It validates the
-// options and starts no goroutines.
+// options and starts no goroutines. When store keeps records
+// (storage.RecordStore) and the Authorizer keeps policies in a Store
+// (policy.StoreUser, as policy/rego does), the Authorizer's policies are
+// kept in the records: New loads them, and fails if a stored policy is no
+// longer valid (see PolicyRecordPrefix).
 func New(store storage.Storage, opts ...Option) (*Registry, error) {
 	if store == nil {
 		return nil, errors.New("registry: nil Storage")
@@ -58,7 +64,12 @@ func New(store storage.Storage, opts ...Option) (*Registry, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Registry{store: store, opts: o, log: log, lifecycle: newLifecycleState()}, nil
+	r := &Registry{store: store, opts: o, log: log, lifecycle: newLifecycleState()}
+	if err := r.usePolicyRecords(context.Background()); err != nil {
+		return nil, err
+	}
+	r.scans = newScanService(r)
+	return r, nil
 }
 
 // Storage returns the registry's storage.
@@ -90,13 +101,15 @@ func (r *Registry) MaxPageSize() int { return r.opts.maxPageSize }
 // Logger returns the registry's logger (discarding by default).
 func (r *Registry) Logger() *slog.Logger { return r.log }
 
-// Close marks the registry closed. It does not close the Storage, which the
+// Close marks the registry closed and stops the scanning service, waiting
+// for the scans in progress. It does not close the Storage, which the
 // caller owns. Close is idempotent and safe on a nil Registry.
 func (r *Registry) Close() error {
 	if r == nil {
 		return nil
 	}
 	r.closed.Store(true)
+	r.scans.close()
 	return nil
 }
 
@@ -174,6 +187,10 @@ type Event struct {
 	MediaType  string
 	Size       int64
 	Time       time.Time
+	// ScanStatus and FindingSeverityCounts are set for
+	// EventImageScanCompleted.
+	ScanStatus            string
+	FindingSeverityCounts map[string]int
 }
 
 // Listener receives events. OnEvent runs on the goroutine of the request
@@ -193,6 +210,7 @@ func (r *Registry) emit(ctx context.Context, ev Event) {
 	if ev.Time.IsZero() {
 		ev.Time = r.now()
 	}
+	r.scans.onEvent(ctx, ev)
 	for _, l := range r.opts.listeners {
 		l.OnEvent(ctx, ev)
 	}
