@@ -1,14 +1,16 @@
 module github.com/berth-dev/berth
 
-go 1.26.0
+go 1.26.3
 
 require (
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/google/go-containerregistry v0.22.1
+	github.com/google/osv-scalibr v0.5.3
 	github.com/klauspost/compress v1.20.4
 	github.com/open-policy-agent/opa v1.22.2
 	github.com/opencontainers/go-digest v1.0.0
 	github.com/opencontainers/image-spec v1.1.1
+	github.com/pandatix/go-cvss v0.6.4
 	oras.land/oras-go/v2 v2.7.0
 )
 
