@@ -35,6 +35,18 @@ const (
 	ActionPutRegistryPolicy             = "ecr:PutRegistryPolicy"
 	ActionGetRegistryPolicy             = "ecr:GetRegistryPolicy"
 	ActionDeleteRegistryPolicy          = "ecr:DeleteRegistryPolicy"
+
+	ActionPutLifecyclePolicy          = "ecr:PutLifecyclePolicy"
+	ActionGetLifecyclePolicy          = "ecr:GetLifecyclePolicy"
+	ActionDeleteLifecyclePolicy       = "ecr:DeleteLifecyclePolicy"
+	ActionStartLifecyclePolicyPreview = "ecr:StartLifecyclePolicyPreview"
+	ActionGetLifecyclePolicyPreview   = "ecr:GetLifecyclePolicyPreview"
+
+	ActionPutRegistryScanningConfiguration        = "ecr:PutRegistryScanningConfiguration"
+	ActionGetRegistryScanningConfiguration        = "ecr:GetRegistryScanningConfiguration"
+	ActionBatchGetRepositoryScanningConfiguration = "ecr:BatchGetRepositoryScanningConfiguration"
+	ActionStartImageScan                          = "ecr:StartImageScan"
+	ActionDescribeImageScanFindings               = "ecr:DescribeImageScanFindings"
 )
 
 // Sentinel errors of authorizers and policy managers, wrapped with context.

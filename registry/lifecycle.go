@@ -13,6 +13,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/lifecycle"
+	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -25,16 +26,6 @@ import (
 // sharing the storage sees them. Package lifecycle parses, validates and
 // evaluates them; this file turns a repository into lifecycle.Images and
 // acts on the results.
-
-// IAM actions of the lifecycle operations, named as ECR's. (They belong
-// with the others in package policy; they are here until they move.)
-const (
-	actionPutLifecyclePolicy          = "ecr:PutLifecyclePolicy"
-	actionGetLifecyclePolicy          = "ecr:GetLifecyclePolicy"
-	actionDeleteLifecyclePolicy       = "ecr:DeleteLifecyclePolicy"
-	actionStartLifecyclePolicyPreview = "ecr:StartLifecyclePolicyPreview"
-	actionGetLifecyclePolicyPreview   = "ecr:GetLifecyclePolicyPreview"
-)
 
 // EventImageExpired is the Event a lifecycle run emits for each image it
 // deletes, after the image's EventManifestDeleted. Event.Tags are the tags
@@ -91,7 +82,7 @@ type LifecyclePolicyOutput struct {
 // gives the offending rule and field. An unknown repository fails with
 // ErrNameUnknown.
 func (r *Registry) PutLifecyclePolicy(ctx context.Context, repo, text string) (LifecyclePolicyOutput, error) {
-	if err := r.begin(ctx, actionPutLifecyclePolicy, repo, ""); err != nil {
+	if err := r.begin(ctx, policy.ActionPutLifecyclePolicy, repo, ""); err != nil {
 		return LifecyclePolicyOutput{}, err
 	}
 	if _, err := parseLifecyclePolicy(text); err != nil {
@@ -113,7 +104,7 @@ func (r *Registry) PutLifecyclePolicy(ctx context.Context, repo, text string) (L
 // last applied. It fails with ErrLifecyclePolicyNotFound if there is none,
 // ErrNameUnknown if the repository does not exist.
 func (r *Registry) GetLifecyclePolicy(ctx context.Context, repo string) (LifecyclePolicyOutput, error) {
-	if err := r.begin(ctx, actionGetLifecyclePolicy, repo, ""); err != nil {
+	if err := r.begin(ctx, policy.ActionGetLifecyclePolicy, repo, ""); err != nil {
 		return LifecyclePolicyOutput{}, err
 	}
 	rec, err := r.getRepo(ctx, repo)
@@ -131,7 +122,7 @@ func (r *Registry) GetLifecyclePolicy(ctx context.Context, repo string) (Lifecyc
 // ErrNameUnknown if the repository does not exist. A preview already
 // computed stays readable.
 func (r *Registry) DeleteLifecyclePolicy(ctx context.Context, repo string) (LifecyclePolicyOutput, error) {
-	if err := r.begin(ctx, actionDeleteLifecyclePolicy, repo, ""); err != nil {
+	if err := r.begin(ctx, policy.ActionDeleteLifecyclePolicy, repo, ""); err != nil {
 		return LifecyclePolicyOutput{}, err
 	}
 	var out LifecyclePolicyOutput
@@ -227,7 +218,7 @@ type StartLifecyclePolicyPreviewOutput struct {
 // LifecyclePolicyPreviewTTL; they are not shared between nodes. A preview
 // changes nothing in storage.
 func (r *Registry) StartLifecyclePolicyPreview(ctx context.Context, repo, text string) (StartLifecyclePolicyPreviewOutput, error) {
-	if err := r.begin(ctx, actionStartLifecyclePolicyPreview, repo, ""); err != nil {
+	if err := r.begin(ctx, policy.ActionStartLifecyclePolicyPreview, repo, ""); err != nil {
 		return StartLifecyclePolicyPreviewOutput{}, err
 	}
 	rec, err := r.getRepo(ctx, repo)
@@ -304,7 +295,7 @@ type GetLifecyclePolicyPreviewOutput struct {
 // repository does not exist, ErrInvalidParameter for bad arguments or a
 // token of another preview.
 func (r *Registry) GetLifecyclePolicyPreview(ctx context.Context, in GetLifecyclePolicyPreviewInput) (GetLifecyclePolicyPreviewOutput, error) {
-	if err := r.begin(ctx, actionGetLifecyclePolicyPreview, in.Repository, ""); err != nil {
+	if err := r.begin(ctx, policy.ActionGetLifecyclePolicyPreview, in.Repository, ""); err != nil {
 		return GetLifecyclePolicyPreviewOutput{}, err
 	}
 	switch in.TagStatus {

@@ -20,16 +20,6 @@ import (
 // Image scanning: the service that runs the registry's scan.Scanner (ECR's
 // basic and enhanced scanning). See "Scanning" in the package documentation.
 
-// IAM actions of the scanning operations, named as ECR's.
-const (
-	actionPutRegistryScanningConfiguration = "ecr:PutRegistryScanningConfiguration"
-	actionGetRegistryScanningConfiguration = "ecr:GetRegistryScanningConfiguration"
-	actionStartImageScan                   = "ecr:StartImageScan"
-	actionDescribeImageScanFindings        = "ecr:DescribeImageScanFindings"
-
-	actionBatchGetRepositoryScanningConfiguration = "ecr:BatchGetRepositoryScanningConfiguration"
-)
-
 // EventImageScanCompleted is the Event emitted when a scan or a continuous
 // re-match of an image ends, whatever its outcome. Event.ScanStatus is the
 // status (COMPLETE, FAILED, UNSUPPORTED_IMAGE) and

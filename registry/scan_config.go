@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -204,7 +205,7 @@ func (s *scanService) config(ctx context.Context) (*ScanningConfiguration, error
 // invalid configuration fails with ErrInvalidParameter and leaves the old
 // one in force.
 func (r *Registry) PutRegistryScanningConfiguration(ctx context.Context, cfg ScanningConfiguration) (ScanningConfiguration, error) {
-	if err := r.beginRegistry(ctx, actionPutRegistryScanningConfiguration); err != nil {
+	if err := r.beginRegistry(ctx, policy.ActionPutRegistryScanningConfiguration); err != nil {
 		return ScanningConfiguration{}, err
 	}
 	c := cfg.clone()
@@ -229,7 +230,7 @@ func (r *Registry) PutRegistryScanningConfiguration(ctx context.Context, cfg Sca
 // configuration (ECR's GetRegistryScanningConfiguration): BASIC without
 // rules if none was put.
 func (r *Registry) GetRegistryScanningConfiguration(ctx context.Context) (ScanningConfiguration, error) {
-	if err := r.beginRegistry(ctx, actionGetRegistryScanningConfiguration); err != nil {
+	if err := r.beginRegistry(ctx, policy.ActionGetRegistryScanningConfiguration); err != nil {
 		return ScanningConfiguration{}, err
 	}
 	c, err := r.scans.config(ctx)
@@ -275,7 +276,7 @@ func (r *Registry) BatchGetRepositoryScanningConfiguration(ctx context.Context, 
 		return nil, nil, fmt.Errorf("%d repository names, must be 1 to %d: %w", len(repos), MaxScanningConfigurationRepositories, ErrInvalidParameter)
 	}
 	for _, name := range repos {
-		if err := r.begin(ctx, actionBatchGetRepositoryScanningConfiguration, name, ""); err != nil {
+		if err := r.begin(ctx, policy.ActionBatchGetRepositoryScanningConfiguration, name, ""); err != nil {
 			return nil, nil, err
 		}
 	}

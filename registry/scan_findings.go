@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/berth-dev/berth/policy"
 	"github.com/berth-dev/berth/scan"
 	"github.com/berth-dev/berth/storage"
 )
@@ -61,7 +62,7 @@ type StartImageScanOutput struct {
 // ErrScanLimitExceeded if the scan queue is full, ErrManifestUnknown or
 // ErrNameUnknown if the image or repository does not exist.
 func (r *Registry) StartImageScan(ctx context.Context, repo string, id ImageID) (StartImageScanOutput, error) {
-	if err := r.begin(ctx, actionStartImageScan, repo, imageRef(id)); err != nil {
+	if err := r.begin(ctx, policy.ActionStartImageScan, repo, imageRef(id)); err != nil {
 		return StartImageScanOutput{}, err
 	}
 	if r.opts.scanner == nil {
@@ -120,7 +121,7 @@ type DescribeImageScanFindingsOutput struct {
 // ErrInvalidParameter for a bad token or page size, or a token of a report
 // that has been replaced since.
 func (r *Registry) DescribeImageScanFindings(ctx context.Context, in DescribeImageScanFindingsInput) (DescribeImageScanFindingsOutput, error) {
-	if err := r.begin(ctx, actionDescribeImageScanFindings, in.Repository, imageRef(in.ImageID)); err != nil {
+	if err := r.begin(ctx, policy.ActionDescribeImageScanFindings, in.Repository, imageRef(in.ImageID)); err != nil {
 		return DescribeImageScanFindingsOutput{}, err
 	}
 	n, err := pageSize(in.MaxResults, 100, 1000)
