@@ -63,6 +63,12 @@ func (r *Registry) PutImage(ctx context.Context, in PutImageInput) (Image, error
 	if err := r.begin(ctx, policy.ActionPutImage, in.Repository, ref); err != nil {
 		return Image{}, err
 	}
+	return r.putImage(ctx, in)
+}
+
+// putImage is PutImage after authorization: the registry's own writes
+// (scan attachments) come through here.
+func (r *Registry) putImage(ctx context.Context, in PutImageInput) (Image, error) {
 	if int64(len(in.Manifest)) > r.opts.maxManifestSize {
 		return Image{}, fmt.Errorf("manifest of %d bytes, at most %d: %w", len(in.Manifest), r.opts.maxManifestSize, ErrManifestTooLarge)
 	}

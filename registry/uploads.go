@@ -174,15 +174,22 @@ func (r *Registry) PushBlob(ctx context.Context, repo string, expected digest.Di
 	if err := r.begin(ctx, policy.ActionInitiateLayerUpload, repo, ""); err != nil {
 		return ocispec.Descriptor{}, err
 	}
-	alg := digest.Canonical
 	if expected != "" {
 		if err := validateDigest(expected); err != nil {
 			return ocispec.Descriptor{}, err
 		}
-		alg = expected.Algorithm()
 	}
 	if err := r.authorize(ctx, policy.ActionCompleteLayerUpload, repo, ""); err != nil {
 		return ocispec.Descriptor{}, err
+	}
+	return r.pushBlob(ctx, repo, expected, body)
+}
+
+// pushBlob is PushBlob after validation and authorization.
+func (r *Registry) pushBlob(ctx context.Context, repo string, expected digest.Digest, body io.Reader) (ocispec.Descriptor, error) {
+	alg := digest.Canonical
+	if expected != "" {
+		alg = expected.Algorithm()
 	}
 	u, err := r.startUpload(ctx, repo, alg)
 	if err != nil {
