@@ -129,12 +129,15 @@ func (r *Registry) DescribeImages(ctx context.Context, in DescribeImagesInput) (
 			if err != nil {
 				return DescribeImagesOutput{}, fmt.Errorf("tags of %s: %w", d, err)
 			}
-			out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
+			r.withPendingPull(in.Repository, &m)
+			r.withPendingPull(in.Repository, &m)
+		out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
 		}
 		r.addScanSummaries(ctx, out.ImageDetails)
 		return out, nil
 	}
 	next, err := r.walkImages(ctx, in.Repository, in.TagStatus, in.NextToken, in.MaxResults, func(m storage.Manifest, tags []string) {
+		r.withPendingPull(in.Repository, &m)
 		out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
 	})
 	out.NextToken = next

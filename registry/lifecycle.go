@@ -480,6 +480,7 @@ func (r *Registry) lifecycleSnapshot(ctx context.Context, repo string) (lifecycl
 			return err
 		}
 		index[m.Digest] = len(snap.images)
+		r.withPendingPull(repo, &m)
 		// Keep what the runner needs, not the blob lists and annotations.
 		m.Blobs, m.Annotations, m.Payload = nil, nil, nil
 		snap.records[m.Digest] = m
@@ -689,7 +690,7 @@ func (r *Registry) runLifecycleRepo(ctx context.Context, rec storage.Repository,
 			continue
 		}
 		deleted[i] = true
-		r.pulls.Delete(repo + "@" + e.Digest.String())
+		r.forgetPull(repo, e.Digest)
 		report.Expired = append(report.Expired, e)
 		m := snap.records[e.Digest]
 		r.emit(ctx, Event{Kind: EventManifestDeleted, Repository: repo, Digest: e.Digest.String(), Tags: e.Tags, MediaType: m.MediaType, Size: m.Size})
@@ -720,6 +721,7 @@ func (r *Registry) changedSince(ctx context.Context, repo string, e LifecycleExp
 	if err != nil {
 		return false, fmt.Errorf("lifecycle: read %s in %q: %w", e.Digest, repo, err)
 	}
+	r.withPendingPull(repo, &cur)
 	if !cur.LastPulledAt.Equal(was.LastPulledAt) || !cur.PushedAt.Equal(was.PushedAt) {
 		return true, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"time"
 
 	digest "github.com/opencontainers/go-digest"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -326,20 +325,6 @@ func (r *Registry) manifestErr(ctx context.Context, repo string, ref Reference, 
 	return fmt.Errorf("manifest %s in %q: %w", ref, repo, ErrManifestUnknown)
 }
 
-// recordPull writes the pull time at most once per interval per image.
-func (r *Registry) recordPull(ctx context.Context, repo string, dgst digest.Digest) {
-	now := r.now()
-	key := repo + "@" + dgst.String()
-	if v, ok := r.pulls.Load(key); ok && now.Sub(v.(time.Time)) < r.opts.pullRecordInterval {
-		return
-	}
-	r.pulls.Store(key, now)
-	if err := r.store.RecordPull(context.WithoutCancel(ctx), repo, dgst, now); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		r.log.WarnContext(ctx, "record pull", "repo", repo, "digest", dgst, "err", err)
-	}
-	r.emit(ctx, Event{Kind: EventManifestPulled, Repository: repo, Digest: dgst.String()})
-}
-
 // DeleteImage deletes a manifest by digest, with every tag pointing at it,
 // or, given a tag, deletes only the tag. The error wraps ErrManifestUnknown
 // or ErrNameUnknown.
@@ -362,7 +347,7 @@ func (r *Registry) DeleteImage(ctx context.Context, repo, reference string) erro
 	if err := r.store.DeleteManifest(ctx, repo, ref.Digest); err != nil {
 		return r.manifestErr(ctx, repo, ref, err)
 	}
-	r.pulls.Delete(repo + "@" + ref.Digest.String())
+	r.forgetPull(repo, ref.Digest)
 	r.emit(ctx, Event{Kind: EventManifestDeleted, Repository: repo, Digest: ref.Digest.String(), Tags: tags})
 	return nil
 }

@@ -142,7 +142,9 @@ func WithMaxBlobSize(n int64) Option {
 
 // WithPullRecordInterval sets how often at most a pull of the same image
 // updates its last-pulled time in storage, so that pulls do not cost a write
-// each. The default is DefaultPullRecordInterval.
+// each. Updates are written in batches about a second after the pull (and
+// by Close); the Go API shows them at once. The default is
+// DefaultPullRecordInterval.
 func WithPullRecordInterval(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

@@ -25,8 +25,8 @@ type Registry struct {
 
 	// uploadLocks serialises operations on one upload session on this node.
 	uploadLocks sync.Map // id -> *sync.Mutex
-	// pulls remembers when each image's pull time was last written.
-	pulls sync.Map // repo + "@" + digest -> time.Time
+	// pullRec batches pull-time writes (pulls.go).
+	pullRec pullRecorder
 	// lifecycle holds lifecycle previews and serialises lifecycle runs.
 	lifecycle *lifecycleRegistryState
 	// scans queues and runs image scans (scan.go).
@@ -110,6 +110,7 @@ func (r *Registry) Close() error {
 	}
 	r.closed.Store(true)
 	r.scans.close()
+	r.closePulls()
 	return nil
 }
 
