@@ -3,6 +3,7 @@ package harbor_test
 import (
 	"context"
 	"fmt"
+	"log"
 	"net/http/httptest"
 
 	digest "github.com/opencontainers/go-digest"
@@ -22,19 +23,22 @@ func Example() {
 		Endpoint:    adapter.URL,
 		RegistryURL: "https://berth.internal:5000",
 		PullAuthorization: func(ctx context.Context, repo string) (string, error) {
-			return "Bearer a-short-lived-pull-token", nil // e.g. from policy/authn
+			return "Bearer a-short-lived-pull-token", nil // e.g. from Berth's token service
 		},
 	})
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	rep, err := s.Scan(context.Background(), scan.Request{
 		Repository: "team-a/web",
 		Manifest:   ocispec.Descriptor{MediaType: ocispec.MediaTypeImageManifest, Digest: digest.FromString("m"), Size: 1},
 	})
 	if err != nil {
-		panic(err)
+		log.Fatal(err)
 	}
 	fmt.Println(rep.Status, rep.SeverityCounts[scan.SeverityCritical], "critical")
-	// Output: COMPLETE 1 critical
+	fmt.Println(rep.Findings[1].ID, rep.Findings[1].Package, rep.Findings[1].FixedVersion, rep.Findings[1].CVSS.Score)
+	// Output:
+	// COMPLETE 1 critical
+	// CVE-2024-0002 openssl 3.0.15-1 9.8
 }

@@ -16,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/scan"
 )
@@ -25,16 +28,30 @@ const (
 	MediaTypeScanRequest  = "application/vnd.scanner.adapter.scan.request+json; version=1.0"
 	MediaTypeScanResponse = "application/vnd.scanner.adapter.scan.response+json; version=1.0"
 	MediaTypeError        = "application/vnd.scanner.adapter.error+json; version=1.0"
-	// MediaTypeReport is the Harbor vulnerability report; versions 1.0
-	// and 1.1 share the fields read here.
+	// MediaTypeVulnerabilityReport is the vulnerability report of spec
+	// v1.1 (with preferred_cvss, cwe_ids and layer), which Harbor 2.x asks
+	// for and current adapters (Trivy) produce. It is preferred.
+	MediaTypeVulnerabilityReport = "application/vnd.security.vulnerability.report; version=1.1"
+	// MediaTypeReport is the older Harbor vulnerability report, asked for
+	// when an adapter does not produce MediaTypeVulnerabilityReport;
+	// versions 1.0 and 1.1 share the fields read here.
 	MediaTypeReport = "application/vnd.scanner.adapter.vuln.report.harbor+json; version=1.1"
-	mediaTypeReport = "application/vnd.scanner.adapter.vuln.report.harbor+json"
+
+	mediaTypeVulnerabilityReport = "application/vnd.security.vulnerability.report"
+	mediaTypeReport              = "application/vnd.scanner.adapter.vuln.report.harbor+json"
 )
 
-// ErrAdapter wraps every failure to get a report from the adapter:
-// transport errors, refused requests, malformed or oversized answers,
-// waiting longer than Options.MaxWait.
-var ErrAdapter = errors.New("harbor scanner adapter")
+// Sentinel errors.
+var (
+	// ErrAdapter wraps every failure to get a report from the adapter:
+	// transport errors, refused requests, a failed scan (the adapter's
+	// 500 on the report, with its message), malformed or oversized
+	// answers, waiting longer than Options.MaxWait.
+	ErrAdapter = errors.New("harbor scanner adapter")
+	// ErrInvalid is returned by New for invalid Options and by Scan for a
+	// request without a repository or with an invalid digest.
+	ErrInvalid = errors.New("harbor: invalid options or request")
+)
 
 // Options configures a Scanner.
 type Options struct {
@@ -51,13 +68,18 @@ type Options struct {
 	// AdapterAuthorization, if set, is sent as the Authorization header of
 	// every request to the adapter.
 	AdapterAuthorization string
-	// Client is the HTTP client for the adapter; nil means a client
-	// without redirects following (the 302 of a pending report is read,
-	// not followed).
+	// Client is the HTTP client for the adapter (for TLS settings or a
+	// transport); the default is a client with http.DefaultTransport. New
+	// uses a copy that does not follow redirects: the 302 of a pending
+	// report is read, not followed.
 	Client *http.Client
-	// PollInterval is the wait between report polls when the adapter
-	// gives no Refresh-After, and the least wait; default 1s.
+	// PollInterval is the first wait between report polls when the
+	// adapter gives no Refresh-After; the wait doubles at each poll up to
+	// MaxPollInterval. The default is 1s.
 	PollInterval time.Duration
+	// MaxPollInterval caps the wait between polls, including a
+	// Refresh-After asking for longer. The default is 30s.
+	MaxPollInterval time.Duration
 	// MaxWait bounds a whole scan; default 30 minutes.
 	MaxWait time.Duration
 	// MaxResponseSize bounds every answer read; default 64 MiB.
@@ -85,23 +107,31 @@ var _ scan.Scanner = (*Scanner)(nil)
 // New validates opts and returns a Scanner. It does no I/O.
 func New(opts Options) (*Scanner, error) {
 	u, err := url.Parse(opts.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("harbor: Endpoint %q is not an http(s) URL", opts.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%w: Endpoint %q is not an http(s) URL without query", ErrInvalid, opts.Endpoint)
 	}
 	if r, err := url.Parse(opts.RegistryURL); err != nil || (r.Scheme != "http" && r.Scheme != "https") || r.Host == "" {
-		return nil, fmt.Errorf("harbor: RegistryURL %q is not an http(s) URL", opts.RegistryURL)
+		return nil, fmt.Errorf("%w: RegistryURL %q is not an http(s) URL", ErrInvalid, opts.RegistryURL)
 	}
-	if opts.PollInterval < 0 || opts.MaxWait < 0 || opts.MaxResponseSize < 0 || opts.MetadataTTL < 0 {
-		return nil, errors.New("harbor: negative duration or size in Options")
+	if opts.PollInterval < 0 || opts.MaxPollInterval < 0 || opts.MaxWait < 0 || opts.MaxResponseSize < 0 || opts.MetadataTTL < 0 {
+		return nil, fmt.Errorf("%w: negative duration or size in Options", ErrInvalid)
 	}
-	if opts.Client == nil {
-		opts.Client = &http.Client{
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		}
+	if strings.ContainsAny(opts.AdapterAuthorization, "\r\n") {
+		return nil, fmt.Errorf("%w: AdapterAuthorization has a line break", ErrInvalid)
 	}
+	client := &http.Client{}
+	if opts.Client != nil {
+		*client = *opts.Client
+	}
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	opts.Client = client
 	if opts.PollInterval == 0 {
 		opts.PollInterval = time.Second
 	}
+	if opts.MaxPollInterval == 0 {
+		opts.MaxPollInterval = 30 * time.Second
+	}
+	opts.MaxPollInterval = max(opts.MaxPollInterval, opts.PollInterval)
 	if opts.MaxWait == 0 {
 		opts.MaxWait = 30 * time.Minute
 	}
@@ -118,34 +148,48 @@ func New(opts Options) (*Scanner, error) {
 	return &Scanner{o: opts, endpoint: u}, nil
 }
 
-// Metadata is the adapter's description of itself.
+// Metadata is the adapter's description of itself (ScannerAdapterMetadata).
 type Metadata struct {
-	Scanner struct {
-		Name    string `json:"name"`
-		Vendor  string `json:"vendor"`
-		Version string `json:"version"`
-	} `json:"scanner"`
-	Capabilities []struct {
-		ConsumesMimeTypes []string `json:"consumes_mime_types"`
-		ProducesMimeTypes []string `json:"produces_mime_types"`
-	} `json:"capabilities"`
-	Properties map[string]string `json:"properties,omitempty"`
+	Scanner      ScannerInfo       `json:"scanner"`
+	Capabilities []Capability      `json:"capabilities"`
+	Properties   map[string]string `json:"properties,omitempty"`
+}
+
+// ScannerInfo names the scanner behind an adapter.
+type ScannerInfo struct {
+	Name    string `json:"name"`
+	Vendor  string `json:"vendor"`
+	Version string `json:"version"`
+}
+
+// Capability is a set of artifact media types an adapter scans and the
+// report media types it produces for them.
+type Capability struct {
+	ConsumesMimeTypes []string `json:"consumes_mime_types"`
+	ProducesMimeTypes []string `json:"produces_mime_types"`
 }
 
 // reportType returns the report media type to ask for an artifact of
-// media type mt, or "" if the adapter does not consume it.
+// media type mt, MediaTypeVulnerabilityReport's kind first, or "" if the
+// adapter does not consume mt or produces no vulnerability report for it.
 func (m *Metadata) reportType(mt string) string {
+	var older string
 	for _, c := range m.Capabilities {
 		if !slices.Contains(c.ConsumesMimeTypes, mt) {
 			continue
 		}
 		for _, p := range c.ProducesMimeTypes {
-			if base, _, err := mime.ParseMediaType(p); err == nil && base == mediaTypeReport {
+			base, _, err := mime.ParseMediaType(p)
+			switch {
+			case err != nil:
+			case base == mediaTypeVulnerabilityReport:
 				return p
+			case base == mediaTypeReport && older == "":
+				older = p
 			}
 		}
 	}
-	return ""
+	return older
 }
 
 // Metadata returns the adapter's metadata, cached for Options.MetadataTTL.
@@ -189,7 +233,19 @@ type scanRequest struct {
 }
 
 // Scan asks the adapter to scan req's image and waits for its report.
+//
+// An image whose media type the adapter does not consume gives a report
+// with status UNSUPPORTED_IMAGE. Failures of the adapter, including a scan
+// that the adapter reports as failed, are errors wrapping ErrAdapter; the
+// context's error is wrapped too when it ended the wait. A request without
+// a repository or with an invalid digest is an error wrapping ErrInvalid.
 func (s *Scanner) Scan(ctx context.Context, req scan.Request) (scan.Report, error) {
+	if req.Repository == "" {
+		return scan.Report{}, fmt.Errorf("%w: request without a repository", ErrInvalid)
+	}
+	if err := req.Manifest.Digest.Validate(); err != nil {
+		return scan.Report{}, fmt.Errorf("%w: manifest digest %q: %w", ErrInvalid, req.Manifest.Digest, err)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.o.MaxWait)
 	defer cancel()
 	meta, err := s.Metadata(ctx)
@@ -200,7 +256,7 @@ func (s *Scanner) Scan(ctx context.Context, req scan.Request) (scan.Report, erro
 	if accept == "" {
 		return scan.Report{
 			Status:      scan.StatusUnsupportedImage,
-			Description: fmt.Sprintf("scanner %s %s does not scan %s", meta.Scanner.Name, meta.Scanner.Version, req.Manifest.MediaType),
+			Description: clip(fmt.Sprintf("scanner %s %s does not scan %s", clip(meta.Scanner.Name, 128), clip(meta.Scanner.Version, 64), req.Manifest.MediaType), 1024),
 			CompletedAt: s.o.Now(),
 		}, nil
 	}
@@ -218,7 +274,7 @@ func (s *Scanner) Scan(ctx context.Context, req scan.Request) (scan.Report, erro
 	sr.Artifact.MimeType = req.Manifest.MediaType
 	body, err := json.Marshal(sr)
 	if err != nil {
-		return scan.Report{}, err
+		return scan.Report{}, fmt.Errorf("harbor: encode scan request: %w", err)
 	}
 	resp, err := s.do(ctx, http.MethodPost, "/api/v1/scan", MediaTypeScanRequest, body)
 	if err != nil {
@@ -240,12 +296,15 @@ func (s *Scanner) Scan(ctx context.Context, req scan.Request) (scan.Report, erro
 	if ack.ID == "" || len(ack.ID) > 256 || strings.ContainsAny(ack.ID, "/?#") {
 		return scan.Report{}, fmt.Errorf("%w: scan response: invalid scan ID %q", ErrAdapter, ack.ID)
 	}
-	return s.poll(ctx, ack.ID, accept)
+	return s.poll(ctx, ack.ID, accept, meta)
 }
 
-// poll fetches the report until it is ready.
-func (s *Scanner) poll(ctx context.Context, id, accept string) (scan.Report, error) {
+// poll fetches the report until it is ready, waiting between polls for
+// the adapter's Refresh-After or, without one, an interval that doubles
+// from PollInterval; every wait is at most MaxPollInterval.
+func (s *Scanner) poll(ctx context.Context, id, accept string, meta Metadata) (scan.Report, error) {
 	path := "/api/v1/scan/" + url.PathEscape(id) + "/report"
+	backoff := s.o.PollInterval
 	for {
 		resp, err := s.do(ctx, http.MethodGet, path, "", nil, "Accept", accept)
 		if err != nil {
@@ -259,12 +318,14 @@ func (s *Scanner) poll(ctx context.Context, id, accept string) (scan.Report, err
 			if err != nil {
 				return scan.Report{}, fmt.Errorf("report %s: %w", id, err)
 			}
-			return s.convert(hr), nil
+			return s.convert(hr, meta), nil
 		case http.StatusFound, http.StatusAccepted:
-			wait := s.o.PollInterval
+			wait := backoff
+			backoff = min(2*backoff, s.o.MaxPollInterval)
 			if ra, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Refresh-After"))); err == nil && ra > 0 {
-				wait = max(wait, time.Duration(min(ra, 3600))*time.Second)
+				wait = time.Duration(min(ra, 86400)) * time.Second
 			}
+			wait = min(wait, s.o.MaxPollInterval)
 			drain(resp)
 			t := time.NewTimer(wait)
 			select {
@@ -273,16 +334,10 @@ func (s *Scanner) poll(ctx context.Context, id, accept string) (scan.Report, err
 				return scan.Report{}, fmt.Errorf("%w: waiting for report %s: %w", ErrAdapter, id, ctx.Err())
 			case <-t.C:
 			}
-		case http.StatusInternalServerError:
-			// The scan ran and failed: that is the image's result.
-			msg := s.errorMessage(resp)
-			resp.Body.Close()
-			return scan.Report{
-				Status:      scan.StatusFailed,
-				Description: "scanner adapter: " + msg,
-				CompletedAt: s.o.Now(),
-			}, nil
 		default:
+			// 500 is a failed scan (the spec's only other final answer),
+			// 404 an ID the adapter forgot (restarted): both may succeed
+			// when retried.
 			err := s.adapterError(resp, "report "+id)
 			resp.Body.Close()
 			return scan.Report{}, err
@@ -342,11 +397,7 @@ func (s *Scanner) errorMessage(resp *http.Response) string {
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if json.Unmarshal(b, &e) == nil && e.Error.Message != "" {
-		msg := e.Error.Message
-		if len(msg) > 1024 {
-			msg = msg[:1024] + "…"
-		}
-		return msg
+		return clip(e.Error.Message, 1024)
 	}
 	return resp.Status
 }
@@ -360,9 +411,9 @@ func drain(resp *http.Response) {
 	resp.Body.Close()
 }
 
+// harborReport is the part of both report types read here.
 type harborReport struct {
-	GeneratedAt time.Time `json:"generated_at"`
-	Scanner     struct {
+	Scanner struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 	} `json:"scanner"`
@@ -377,8 +428,19 @@ type vulnerability struct {
 	Severity    string   `json:"severity"`
 	Description string   `json:"description"`
 	Links       []string `json:"links"`
-	// CVSS fields of spec v1.1; scores are strings there, numbers in
-	// some adapters.
+	// PreferredCVSS is the rating of the v1.1 vulnerability report.
+	PreferredCVSS *struct {
+		ScoreV3  json.RawMessage `json:"score_v3"`
+		ScoreV2  json.RawMessage `json:"score_v2"`
+		VectorV3 string          `json:"vector_v3"`
+		VectorV2 string          `json:"vector_v2"`
+	} `json:"preferred_cvss"`
+	// Layer is the layer that introduced the package (v1.1 report).
+	Layer *struct {
+		Digest string `json:"digest"`
+	} `json:"layer"`
+	// CVSS fields of the older Harbor report; scores are strings there,
+	// numbers in some adapters.
 	CVSS3Score  json.RawMessage `json:"cve3_score"`
 	CVSS3Vector string          `json:"cvss3_vector"`
 	CVSS2Score  json.RawMessage `json:"cve2_score"`
@@ -397,10 +459,22 @@ var severities = map[string]string{
 	"critical":   scan.SeverityCritical,
 }
 
-func (s *Scanner) convert(hr harborReport) scan.Report {
+// propDatabaseUpdated is the metadata property with the time of the
+// adapter's vulnerability data.
+const propDatabaseUpdated = "harbor.scanner-adapter/vulnerability-database-updated-at"
+
+// convert maps a report to Berth's. DatabaseVersion is the scanner's name
+// and version, and the time of its vulnerability data if the metadata
+// gives it: "Trivy 0.58.0 (database 2026-11-25T06:00:00Z)".
+func (s *Scanner) convert(hr harborReport, meta Metadata) scan.Report {
 	rep := scan.Report{Status: scan.StatusComplete, CompletedAt: s.o.Now()}
-	if hr.Scanner.Name != "" {
-		rep.DatabaseVersion = strings.TrimSpace(hr.Scanner.Name + " " + hr.Scanner.Version)
+	name, version := hr.Scanner.Name, hr.Scanner.Version
+	if name == "" {
+		name, version = meta.Scanner.Name, meta.Scanner.Version
+	}
+	rep.DatabaseVersion = strings.TrimSpace(clip(name, 128) + " " + clip(version, 64))
+	if db := meta.Properties[propDatabaseUpdated]; db != "" {
+		rep.DatabaseVersion = strings.TrimSpace(rep.DatabaseVersion + " (database " + clip(db, 64) + ")")
 	}
 	for _, v := range hr.Vulnerabilities {
 		f := scan.Finding{
@@ -414,6 +488,11 @@ func (s *Scanner) convert(hr harborReport) scan.Report {
 		}
 		if f.Severity == "" {
 			f.Severity = scan.SeverityUndefined
+		}
+		if v.Layer != nil {
+			if d, err := digest.Parse(v.Layer.Digest); err == nil {
+				f.Layer = d
+			}
 		}
 		for _, l := range v.Links {
 			if u, err := url.Parse(l); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
@@ -436,9 +515,14 @@ func (s *Scanner) convert(hr harborReport) scan.Report {
 	return rep
 }
 
-// cvssOf returns the finding's CVSS rating: the report's v3 fields, else
-// Trivy's vendor attributes (NVD first), else the v2 fields.
+// cvssOf returns the finding's CVSS rating: a v3 rating with a vector from
+// preferred_cvss, the older report's fields, or Trivy's vendor attributes
+// (NVD first), in that order; else a v2 rating from the same places.
 func cvssOf(v vulnerability) *scan.CVSS {
+	pc := v.PreferredCVSS
+	if pc != nil && pc.VectorV3 != "" {
+		return &scan.CVSS{Version: cvssVersion(pc.VectorV3, "3.0"), Vector: pc.VectorV3, Score: score(pc.ScoreV3)}
+	}
 	if v.CVSS3Vector != "" {
 		return &scan.CVSS{Version: cvssVersion(v.CVSS3Vector, "3.0"), Vector: v.CVSS3Vector, Score: score(v.CVSS3Score)}
 	}
@@ -468,6 +552,9 @@ func cvssOf(v vulnerability) *scan.CVSS {
 			}
 		}
 	}
+	if pc != nil && pc.VectorV2 != "" {
+		return &scan.CVSS{Version: "2.0", Vector: pc.VectorV2, Score: score(pc.ScoreV2)}
+	}
 	if v.CVSS2Vector != "" {
 		return &scan.CVSS{Version: "2.0", Vector: v.CVSS2Vector, Score: score(v.CVSS2Score)}
 	}
@@ -494,4 +581,16 @@ func score(raw json.RawMessage) float64 {
 		f, _ = strconv.ParseFloat(strings.TrimSpace(s), 64)
 	}
 	return f
+}
+
+// clip cuts s to at most n bytes, at a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
 }
