@@ -50,6 +50,10 @@
 // re-matches stored inventories when the Scanner's vulnerability data
 // changes. An optional ScanGate (WithScanGate) may deny manifest GETs by
 // scan results, with an error wrapping ErrImagePullDenied and ErrDenied.
+// Each completed scan attaches an SPDX SBOM (from the scanner's inventory)
+// and the report to the image as OCI referrers (package scan/sbom), which
+// replace those of the previous scan; WithScanAttachments(false) turns
+// this off.
 //
 // Reference: https://github.com/opencontainers/distribution-spec/blob/v1.1.1/spec.md
 package registry

@@ -130,8 +130,7 @@ func (r *Registry) DescribeImages(ctx context.Context, in DescribeImagesInput) (
 				return DescribeImagesOutput{}, fmt.Errorf("tags of %s: %w", d, err)
 			}
 			r.withPendingPull(in.Repository, &m)
-			r.withPendingPull(in.Repository, &m)
-		out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
+			out.ImageDetails = append(out.ImageDetails, detail(in.Repository, m, tags))
 		}
 		r.addScanSummaries(ctx, out.ImageDetails)
 		return out, nil

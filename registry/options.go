@@ -48,6 +48,8 @@ type options struct {
 	scanInterval    time.Duration
 	scanIntervalSet bool
 	scanGate        ScanGate
+	// noScanAttachments turns off SBOM and report referrers (WithScanAttachments).
+	noScanAttachments bool
 }
 
 // Option configures a Registry.

@@ -14,6 +14,7 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/scan"
+	"github.com/berth-dev/berth/scan/sbom"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -555,6 +556,10 @@ func (s *scanService) run(ctx context.Context, j scanJob, key string) *Event {
 		}
 		return nil
 	}
+	if m.Annotations[sbom.AnnotationCreatedBy] == createdByScan {
+		// The registry's own SBOM and report attachments are not scanned.
+		return nil
+	}
 	if !hasFinal {
 		// Recorded so that a scan cut short by a crash is reported
 		// (FAILED, at the next start) instead of never ending.
@@ -608,9 +613,15 @@ func (s *scanService) finish(ctx context.Context, repo string, dgst digest.Diges
 	}
 	// A delete removes the manifest, then the report. If the manifest is
 	// gone now, the delete's removal may have come before our write.
-	if _, err := r.store.GetManifest(ctx, repo, dgst); errors.Is(err, storage.ErrNotFound) {
+	m, err := r.store.GetManifest(ctx, repo, dgst)
+	if errors.Is(err, storage.ErrNotFound) {
 		s.dropReport(ctx, key)
 		return nil
+	}
+	if err == nil {
+		if err := s.attach(ctx, repo, m, rep); err != nil {
+			r.log.WarnContext(ctx, "scan: attach SBOM and report", "repo", repo, "digest", dgst, "err", err)
+		}
 	}
 	return &Event{
 		Kind:                  EventImageScanCompleted,

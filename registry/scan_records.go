@@ -158,7 +158,7 @@ func (s *scanService) onEvent(ctx context.Context, ev Event) {
 	}
 	switch ev.Kind {
 	case EventManifestPushed:
-		if s.r.opts.scanner != nil {
+		if s.r.opts.scanner != nil && ctx.Value(attachKey{}) == nil {
 			s.onPush(ctx, ev)
 		}
 	case EventManifestDeleted:

@@ -177,6 +177,9 @@ func newScanEnv(t *testing.T, store storage.Storage, opts ...registry.Option) *s
 	t.Helper()
 	e := &scanEnv{store: store, sc: newFakeScanner(), done: make(chan registry.Event, 4096)}
 	opts = append([]registry.Option{
+		// The SBOM and report attachments are tested on their own
+		// (scan_attach_test.go); here they would only add images.
+		registry.WithScanAttachments(false),
 		registry.WithScanner(e.sc),
 		registry.WithListener(registry.ListenerFunc(func(_ context.Context, ev registry.Event) {
 			if ev.Kind == registry.EventImageScanCompleted {

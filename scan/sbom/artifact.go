@@ -27,6 +27,11 @@ const (
 	ArtifactTypeScanReport = "application/vnd.berth.scan.report.v1+json"
 )
 
+// AnnotationCreatedBy marks artifacts a tool attached by itself; the
+// registry sets it to "berth-scan" on the SBOMs and reports it attaches to
+// scanned images, so that it can replace them after the next scan.
+const AnnotationCreatedBy = "dev.berth.created-by"
+
 // Blob is a blob of an artifact: push it before the manifest.
 type Blob struct {
 	Descriptor ocispec.Descriptor
