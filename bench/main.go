@@ -155,14 +155,16 @@ type job struct {
 	before func(round int) // once per round, before the targets' turns
 	run    func(t *target, st *targetState, round int) (float64, error)
 	// targets are the targets that take turns; nil means every target
-	// but berth-auth, which runs only the authenticated workloads.
+	// but berth-auth and berth-scan, which run only their own workloads.
 	targets []string
+	// after, if set, runs after each turn, untimed.
+	after func(t *target, round int) error
 }
 
 // takes reports whether target name takes turns in the job.
 func (j job) takes(name string) bool {
 	if j.targets == nil {
-		return name != tBerthAuth
+		return name != tBerthAuth && name != tBerthScan
 	}
 	return slices.Contains(j.targets, name)
 }
@@ -235,6 +237,8 @@ func run(cfg runConfig) (string, error) {
 		return "", fmt.Errorf("no target started: %v", res.setupErr)
 	}
 	var images imageSet
+	var scanImages scanImageSet
+	var scanPrepErr error
 	jobs := []job{
 		{id: "push-mono", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pushMono(t, fx, st, uint64(10+r)) }},
 		{id: "push-chunked", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pushChunked(t, fx, uint64(1000+r)) }},
@@ -268,6 +272,19 @@ func run(cfg runConfig) (string, error) {
 		job{id: "tags-paged", rounds: p.listRounds, run: func(t *target, st *targetState, r int) (float64, error) { return listing(t, fx, st, p.pageSize) }},
 		job{id: "image-push", rounds: p.imageRounds, before: func(r int) { images = prepareImages(fx, r) },
 			run: func(t *target, st *targetState, r int) (float64, error) { return imagePush(t, fx, images, r) }},
+		// The cost of scanning: the same pushes, of images with real
+		// layers, with scan on push (berth-scan) and without (berth).
+		job{id: "image-push-scan", rounds: p.imageRounds, targets: []string{tBerth, tBerthScan},
+			before: func(r int) {
+				scanImages, scanPrepErr = prepareScanImages(fx, r)
+			},
+			run: func(t *target, st *targetState, r int) (float64, error) {
+				if scanPrepErr != nil {
+					return 0, scanPrepErr
+				}
+				return imagePushScan(t, fx, scanImages, r)
+			},
+			after: func(t *target, r int) error { return awaitScans(t, int64(p.images*(r+1))) }},
 	)
 
 	if !cfg.want("push-mono") && (cfg.want("pull-c1") || cfg.want("pull-c4")) {
@@ -317,6 +334,12 @@ func run(cfg runConfig) (string, error) {
 					continue
 				}
 				res.set(j.id, t.name, r, v)
+				if j.after != nil {
+					if err := j.after(t, r); err != nil {
+						res.fail(j.id, t.name, err)
+						progress("%s %s: %v", j.id, t.name, err)
+					}
+				}
 			}
 		}
 		progress("%-12s %2d rounds %5.1fs: %s", j.id, j.rounds, time.Since(start).Seconds(), res.line(j.id))

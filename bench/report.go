@@ -117,7 +117,7 @@ func (r *results) bestPeer(w workload, t string) (string, float64, bool) {
 	var best float64
 	found := false
 	for _, o := range allTargets {
-		if o == t || !isRegistry(o) || o == tBerthAuth {
+		if o == t || !isRegistry(o) || o == tBerthAuth || o == tBerthScan {
 			continue
 		}
 		v, ok := r.value(w.id, o)
@@ -178,6 +178,10 @@ func (r *results) checks(p params) []check {
 		v, ok := r.ratio(w, tBerthAuth, tBerth)
 		cs = append(cs, check{name: fmt.Sprintf("manifest GET c=%d with authentication and policies ≥ 80%% of Berth without (berth-auth ÷ berth)", c),
 			ok: ok, pass: ok && v >= 0.80, have: fmt.Sprintf("%.2f× (need ≥ 0.80×)", v)})
+	}
+	if v, ok := r.ratio("image-push-scan", tBerthScan, tBerth); true {
+		cs = append(cs, check{name: "image push with scan on push within 10% of Berth without (berth-scan ÷ berth)",
+			ok: ok, pass: ok && v >= 0.90, have: fmt.Sprintf("%.2f× (need ≥ 0.90×)", v)})
 	}
 	v, ok := ratio("tags-whole", tTrivial)
 	cs = append(cs, check{name: fmt.Sprintf("full listing of %d tags ≤ 3× trivial (d) time", p.tags), ok: ok, pass: ok && v <= 3,

@@ -21,6 +21,7 @@ import (
 const (
 	tBerth        = "berth"
 	tBerthAuth    = "berth-auth"
+	tBerthScan    = "berth-scan"
 	tDistribution = "distribution"
 	tGGCR         = "ggcr"
 	tGGCRDisk     = "ggcr-disk"
@@ -28,7 +29,7 @@ const (
 )
 
 // allTargets is the order targets run and are reported in.
-var allTargets = []string{tBerth, tBerthAuth, tDistribution, tGGCR, tGGCRDisk, tTrivial}
+var allTargets = []string{tBerth, tBerthAuth, tBerthScan, tDistribution, tGGCR, tGGCRDisk, tTrivial}
 
 // targetInfo describes a target for the report.
 var targetInfo = map[string]string{
@@ -37,6 +38,7 @@ var targetInfo = map[string]string{
 	tDistribution: "CNCF Distribution " + distributionVersion + ": handlers.NewApp, filesystem driver (fsyncs file and directory), delete enabled, in-memory blob descriptor cache (as in its shipped config.yml)",
 	tGGCR:         "go-containerregistry " + ggcrVersion + " pkg/registry: registry.New(), everything in memory (no durability)",
 	tGGCRDisk:     "go-containerregistry " + ggcrVersion + " pkg/registry with WithBlobHandler(NewDiskBlobHandler(dir)): blobs in files without fsync, manifests in memory",
+	tBerthScan:    "the same Berth with scan on push: the built-in OSV scanner (default workers: 1 on 2 CPUs) on a registry scanning rule for the scan workload's repository, SBOM and report attachments on. It runs only the scan workload, paired with berth",
 	tTrivial:      "trivial handlers: (a) sha256 + write + fsync, (b) http.ServeContent from the file, (c) manifests from a map (PUT: + file with fsync), (d) precomputed tag-list JSON",
 }
 
@@ -58,6 +60,8 @@ func newHandler(name, dir string) (h http.Handler, closeFn func() error, err err
 		return newBerthHandler(dir)
 	case tBerthAuth:
 		return newBerthAuthHandler(dir)
+	case tBerthScan:
+		return newBerthScanHandler(dir)
 	case tDistribution:
 		h, err := newDistribution(dir)
 		return h, noop, err

@@ -96,6 +96,7 @@ var workloads = []workload{
 	{"tags-whole", "Full tag listing, no n (following Link if any)", "ms", false},
 	{"tags-paged", "Full tag listing, pages of n=100 following Link", "ms", false},
 	{"image-push", "Image push, concurrency 4", "images/s", true},
+	{"image-push-scan", "Image push of real layers, concurrency 4, Berth with scan on push (berth-scan) and without (berth)", "images/s", true},
 }
 
 // fillRandom fills b with fast pseudo-random bytes (incompressible enough

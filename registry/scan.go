@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -29,7 +30,10 @@ const EventImageScanCompleted = "ImageScanCompleted"
 
 // Scanning defaults.
 const (
-	// DefaultScanWorkers is how many scans run at once.
+	// DefaultScanWorkers is how many scans run at once at most by default;
+	// fewer on a machine with fewer than twice as many CPUs (GOMAXPROCS),
+	// so that scanning, which is CPU-bound, leaves half of them to pushes
+	// and pulls.
 	DefaultScanWorkers = 2
 	// DefaultScanQueueSize is how many scans may wait for a worker.
 	DefaultScanQueueSize = 10000
@@ -80,7 +84,7 @@ func splitScanKey(key string) (string, digest.Digest, bool) {
 }
 
 // WithScanWorkers sets how many scans run at once. The default is
-// DefaultScanWorkers.
+// DefaultScanWorkers, or GOMAXPROCS/2 (at least 1) if that is less.
 func WithScanWorkers(n int) Option {
 	return func(o *options) error {
 		if n <= 0 || n > 1024 {
@@ -185,7 +189,7 @@ func newScanService(r *Registry) *scanService {
 	o := &r.opts
 	s := &scanService{
 		r:        r,
-		workers:  cmpOr(o.scanWorkers, DefaultScanWorkers),
+		workers:  cmpOr(o.scanWorkers, max(1, min(DefaultScanWorkers, runtime.GOMAXPROCS(0)/2))),
 		capacity: cmpOr(o.scanQueueSize, DefaultScanQueueSize),
 		timeout:  cmpOr(o.scanTimeout, DefaultScanTimeout),
 		interval: DefaultContinuousScanInterval,
