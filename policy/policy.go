@@ -47,6 +47,11 @@ const (
 	ActionBatchGetRepositoryScanningConfiguration = "ecr:BatchGetRepositoryScanningConfiguration"
 	ActionStartImageScan                          = "ecr:StartImageScan"
 	ActionDescribeImageScanFindings               = "ecr:DescribeImageScanFindings"
+
+	// ActionExpireUploads is Berth's own action (ECR has no such
+	// operation): removing abandoned upload sessions. "ecr:*" does not
+	// match it.
+	ActionExpireUploads = "berth:ExpireUploads"
 )
 
 // Sentinel errors of authorizers and policy managers, wrapped with context.
