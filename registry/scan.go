@@ -15,7 +15,6 @@ import (
 	digest "github.com/opencontainers/go-digest"
 
 	"github.com/berth-dev/berth/scan"
-	"github.com/berth-dev/berth/scan/sbom"
 	"github.com/berth-dev/berth/storage"
 )
 
@@ -560,7 +559,7 @@ func (s *scanService) run(ctx context.Context, j scanJob, key string) *Event {
 		}
 		return nil
 	}
-	if m.Annotations[sbom.AnnotationCreatedBy] == createdByScan {
+	if isScanAttachment(m) {
 		// The registry's own SBOM and report attachments are not scanned.
 		return nil
 	}

@@ -30,6 +30,16 @@ import (
 // createdByScan is the value of sbom.AnnotationCreatedBy on attachments.
 const createdByScan = "berth-scan"
 
+// isScanAttachment reports whether m is one of the registry's own SBOM or
+// report attachments: an artifact (empty config) of one of their types,
+// with the annotation. The annotation alone is not enough, so that an
+// image pushed with it is still scanned, and never replaced.
+func isScanAttachment(m storage.Manifest) bool {
+	return m.Annotations[sbom.AnnotationCreatedBy] == createdByScan &&
+		m.ConfigMediaType == ocispec.MediaTypeEmptyJSON &&
+		(m.ArtifactType == sbom.ArtifactTypeSPDX || m.ArtifactType == sbom.ArtifactTypeScanReport)
+}
+
 // WithScanAttachments turns the attachment of SBOMs and scan reports to
 // scanned images on or off. The default is on.
 func WithScanAttachments(on bool) Option {
@@ -108,7 +118,7 @@ func (s *scanService) attach(ctx context.Context, repo string, subject storage.M
 	// Earlier scans' attachments.
 	var stale []digest.Digest
 	err = r.store.WalkReferrers(ctx, repo, subject.Digest, func(m storage.Manifest) error {
-		if m.Annotations[sbom.AnnotationCreatedBy] == createdByScan && !slices.Contains(keep, m.Digest) {
+		if isScanAttachment(m) && !slices.Contains(keep, m.Digest) {
 			stale = append(stale, m.Digest)
 		}
 		return nil

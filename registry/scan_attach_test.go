@@ -138,3 +138,19 @@ func TestScanAttachmentsOff(t *testing.T) {
 		t.Fatalf("attachments with WithScanAttachments(false): %v", refs)
 	}
 }
+
+// TestScanAttachmentAnnotationOnImage: the attachments' annotation on an
+// image does not keep it from being scanned.
+func TestScanAttachmentAnnotationOnImage(t *testing.T) {
+	e := newScanEnv(t, memory.New())
+	createRepo(t, e.reg, "app", true)
+	e.start(t)
+	m := image(t, e.reg, "app", func(m *ocispec.Manifest) {
+		m.Annotations = map[string]string{sbom.AnnotationCreatedBy: "berth-scan"}
+	})
+	d := putImage(t, e.reg, "app", "v1", m).Descriptor.Digest
+	e.wait(t, 1)
+	if st := e.status(t, "app", d); st != scan.StatusComplete {
+		t.Fatalf("scan status of an annotated image = %s, want %s", st, scan.StatusComplete)
+	}
+}
