@@ -106,19 +106,12 @@ type tarFile struct {
 	body []byte
 }
 
-// scanImageSet is one round's images with real layers.
-type scanImageSet struct {
-	layers  [][]byte // p.images * p.layers gzipped tars
-	digests []digest.Digest
-	configs [][]byte
-}
-
 // prepareScanImages builds the round's images: every layer is a gzipped
 // tar holding a file of p.layerSize random bytes (distinct per round,
 // image and layer); each image's first layer also holds the Debian 12
 // package database and os-release.
-func prepareScanImages(f *fixtures, round int) (scanImageSet, error) {
-	var s scanImageSet
+func prepareScanImages(f *fixtures, round int) (imageSet, error) {
+	s := imageSet{repo: repoScanImages, mediaType: mediaTypeLayerGzip}
 	fixture := filepath.Join(repoRoot(), "scan", "osv", "testdata", "debian-bookworm")
 	status, err := os.ReadFile(filepath.Join(fixture, "dpkg-status"))
 	if err != nil {
@@ -153,49 +146,12 @@ func prepareScanImages(f *fixtures, round int) (scanImageSet, error) {
 			if err := zw.Close(); err != nil {
 				return s, err
 			}
-			s.layers = append(s.layers, gz.Bytes())
-			s.digests = append(s.digests, digest.FromBytes(gz.Bytes()))
+			s.bodies = append(s.bodies, gz.Bytes())
+			s.layers = append(s.layers, digest.FromBytes(gz.Bytes()))
 		}
 		s.configs = append(s.configs, fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","config":{"Labels":{"round":"%d","image":"%d","scan":"yes"}},"rootfs":{"type":"layers","diff_ids":[]}}`, round, img))
 	}
 	return s, nil
-}
-
-// imagePushScan pushes the round's images like imagePush, into
-// repoScanImages. It returns images per second.
-func imagePushScan(t *target, f *fixtures, s scanImageSet, round int) (float64, error) {
-	c := t.c
-	var next atomic.Int64
-	start := time.Now()
-	err := parallel(f.p.imageConc, func(int) error {
-		for {
-			img := int(next.Add(1)) - 1
-			if img >= f.p.images {
-				return nil
-			}
-			var layers []descriptor
-			for j := range f.p.layers {
-				k := img*f.p.layers + j
-				if err := pushIfMissing(c, repoScanImages, s.digests[k], s.layers[k]); err != nil {
-					return err
-				}
-				layers = append(layers, descriptor{mediaTypeLayerGzip, s.digests[k], int64(len(s.layers[k]))})
-			}
-			cfg := s.configs[img]
-			cd := digest.FromBytes(cfg)
-			if err := pushIfMissing(c, repoScanImages, cd, cfg); err != nil {
-				return err
-			}
-			tag := fmt.Sprintf("r%d-img%d", round, img)
-			if err := c.putManifest(repoScanImages, tag, manifestJSON(descriptor{mediaTypeConfig, cd, int64(len(cfg))}, layers, tag)); err != nil {
-				return err
-			}
-		}
-	})
-	if err != nil {
-		return 0, err
-	}
-	return float64(f.p.images) / time.Since(start).Seconds(), nil
 }
 
 // awaitScans waits, untimed, until a berth-scan target has completed want

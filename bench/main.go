@@ -237,7 +237,7 @@ func run(cfg runConfig) (string, error) {
 		return "", fmt.Errorf("no target started: %v", res.setupErr)
 	}
 	var images imageSet
-	var scanImages scanImageSet
+	var scanImages imageSet
 	var scanPrepErr error
 	jobs := []job{
 		{id: "push-mono", rounds: p.blobRounds, run: func(t *target, st *targetState, r int) (float64, error) { return pushMono(t, fx, st, uint64(10+r)) }},
@@ -282,7 +282,7 @@ func run(cfg runConfig) (string, error) {
 				if scanPrepErr != nil {
 					return 0, scanPrepErr
 				}
-				return imagePushScan(t, fx, scanImages, r)
+				return imagePush(t, fx, scanImages, r)
 			},
 			after: func(t *target, r int) error { return awaitScans(t, int64(p.images*(r+1))) }},
 	)

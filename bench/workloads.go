@@ -333,15 +333,19 @@ func listing(t *target, f *fixtures, st *targetState, n int) (float64, error) {
 
 // imageSet is one repetition's images: layer digests and configs.
 type imageSet struct {
-	layers  []digest.Digest
-	configs [][]byte
+	repo      string
+	mediaType string // of the layers
+	layers    []digest.Digest
+	bodies    [][]byte // p.images * p.layers layer bodies
+	configs   [][]byte
 }
 
 // prepareImages sets the layers to variant round and makes the configs.
 func prepareImages(f *fixtures, round int) imageSet {
-	var s imageSet
+	s := imageSet{repo: repoImages, mediaType: mediaTypeLayer}
 	for _, l := range f.layers {
 		s.layers = append(s.layers, l.set(uint64(round)))
+		s.bodies = append(s.bodies, l.buf)
 	}
 	for i := range f.p.images {
 		s.configs = append(s.configs, fmt.Appendf(nil, `{"architecture":"amd64","os":"linux","config":{"Labels":{"round":"%d","image":"%d"}},"rootfs":{"type":"layers","diff_ids":[]}}`, round, i))
@@ -365,20 +369,19 @@ func imagePush(t *target, f *fixtures, s imageSet, round int) (float64, error) {
 			var layers []descriptor
 			for j := range f.p.layers {
 				k := img*f.p.layers + j
-				d := s.layers[k]
-				if err := pushIfMissing(c, repoImages, d, f.layers[k].buf); err != nil {
+				if err := pushIfMissing(c, s.repo, s.layers[k], s.bodies[k]); err != nil {
 					return err
 				}
-				layers = append(layers, descriptor{mediaTypeLayer, d, int64(f.p.layerSize)})
+				layers = append(layers, descriptor{s.mediaType, s.layers[k], int64(len(s.bodies[k]))})
 			}
 			cfg := s.configs[img]
 			cd := digest.FromBytes(cfg)
-			if err := pushIfMissing(c, repoImages, cd, cfg); err != nil {
+			if err := pushIfMissing(c, s.repo, cd, cfg); err != nil {
 				return err
 			}
 			tag := fmt.Sprintf("r%d-img%d", round, img)
 			m := manifestJSON(descriptor{mediaTypeConfig, cd, int64(len(cfg))}, layers, tag)
-			if err := c.putManifest(repoImages, tag, m); err != nil {
+			if err := c.putManifest(s.repo, tag, m); err != nil {
 				return err
 			}
 		}
