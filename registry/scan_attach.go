@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -88,11 +87,7 @@ func (s *scanService) attach(ctx context.Context, repo string, subject storage.M
 	}
 	report := *rep
 	report.Inventory = nil // in the SBOM
-	data, err := json.Marshal(report)
-	if err != nil {
-		return err
-	}
-	m, blobs, err := sbom.Artifact(subj, sbom.ArtifactTypeScanReport, sbom.ArtifactTypeScanReport, data, ann)
+	m, blobs, err := sbom.ReportArtifact(subj, report, ann)
 	if err != nil {
 		return fmt.Errorf("report artifact: %w", err)
 	}

@@ -3,6 +3,7 @@ package sbom
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
 	"time"
 
@@ -101,16 +102,20 @@ func Artifact(subject ocispec.Descriptor, artifactType, mediaType string, data [
 }
 
 // ReportArtifact returns Artifact for rep's JSON with artifact type
-// ArtifactTypeScanReport, annotated with org.opencontainers.image.created
-// = rep.CompletedAt (if set).
-func ReportArtifact(subject ocispec.Descriptor, rep scan.Report) ([]byte, []Blob, error) {
+// ArtifactTypeScanReport, annotated with annotations and with
+// org.opencontainers.image.created = rep.CompletedAt (if set and not in
+// annotations).
+func ReportArtifact(subject ocispec.Descriptor, rep scan.Report, annotations map[string]string) ([]byte, []Blob, error) {
 	data, err := json.Marshal(rep)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sbom: encode report: %w", err)
 	}
-	var ann map[string]string
-	if !rep.CompletedAt.IsZero() {
-		ann = map[string]string{ocispec.AnnotationCreated: rep.CompletedAt.UTC().Format(time.RFC3339)}
+	ann := maps.Clone(annotations)
+	if _, set := ann[ocispec.AnnotationCreated]; !set && !rep.CompletedAt.IsZero() {
+		if ann == nil {
+			ann = map[string]string{}
+		}
+		ann[ocispec.AnnotationCreated] = rep.CompletedAt.UTC().Format(time.RFC3339)
 	}
 	return Artifact(subject, ArtifactTypeScanReport, ArtifactTypeScanReport, data, ann)
 }

@@ -128,7 +128,7 @@ func TestReportArtifact(t *testing.T) {
 		Findings:    []scan.Finding{{ID: "CVE-2024-0001", Severity: scan.SeverityHigh, Package: "libssl3"}},
 	}
 	rep.SeverityCounts = scan.CountSeverities(rep.Findings)
-	manifest, blobs, err := sbom.ReportArtifact(subject, rep)
+	manifest, blobs, err := sbom.ReportArtifact(subject, rep, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestReportArtifact(t *testing.T) {
 		t.Errorf("created annotation = %q", m.Annotations[ocispec.AnnotationCreated])
 	}
 	// Without a completion time, no annotation.
-	manifest, _, err = sbom.ReportArtifact(subject, scan.Report{Status: scan.StatusFailed})
+	manifest, _, err = sbom.ReportArtifact(subject, scan.Report{Status: scan.StatusFailed}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
